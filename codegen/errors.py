@@ -1,0 +1,67 @@
+"""Errors that end a command with a documented exit code.
+
+Every failure a user can cause is one of these, so the CLI prints one message
+and exits with the code below instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    COMPILE = 3
+
+
+class ContractsError(Exception):
+    """A failure with a message meant for the user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(ContractsError):
+    """Bad arguments, or running where no workspace is."""
+
+
+class ConfigError(ContractsError):
+    """A malformed buf.yaml or [tool.contracts] section."""
+
+
+class ToolError(ContractsError):
+    """An external tool is missing, the wrong version, or failed unexpectedly."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One compiler message, positioned in a workspace-relative file."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class CompileError(ContractsError):
+    """The contracts do not compile; carries buf's positioned diagnostics."""
+
+    exit_code = ExitCode.COMPILE
+
+    def __init__(
+        self, diagnostics: list[Diagnostic], header: str = "contracts do not compile"
+    ) -> None:
+        body = "\n".join(f"  {d}" for d in diagnostics)
+        super().__init__(f"{header}:\n{body}" if body else header)
+        self.diagnostics = diagnostics

@@ -1,0 +1,123 @@
+"""The compile step: contracts -> one descriptor image, shared by every later step.
+
+buf compiles the workspace once per content hash; lint, breaking and gen all read
+the resulting FileDescriptorSet (with source info) instead of parsing .proto text
+again. An unchanged tree costs one hash of its files and no compiler run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.message import DecodeError
+
+from codegen import buf, tools
+from codegen.errors import CompileError, Diagnostic, UsageError
+from codegen.workspace import Workspace
+
+_KEEP_IMAGES = 8
+
+
+@dataclass
+class Image:
+    """A compiled descriptor image on disk, parsed on first use."""
+
+    path: Path
+    # Module-relative name -> workspace-relative path, for the workspace's own
+    # files. Anything else in the image (well-known types, deps) is an import.
+    targets: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
+
+    @functools.cached_property
+    def descriptor_set(self) -> descriptor_pb2.FileDescriptorSet:
+        fds = descriptor_pb2.FileDescriptorSet()
+        try:
+            fds.ParseFromString(self.path.read_bytes())
+        except (DecodeError, OSError) as exc:
+            raise UsageError(f"{self.path}: not a readable descriptor image: {exc}") from None
+        return fds
+
+    @functools.cached_property
+    def files(self) -> dict[str, descriptor_pb2.FileDescriptorProto]:
+        return {f.name: f for f in self.descriptor_set.file}
+
+    def target_files(self) -> list[descriptor_pb2.FileDescriptorProto]:
+        """The workspace's own files, in the image's (dependency) order."""
+        if not self.targets:
+            return list(self.descriptor_set.file)
+        return [f for f in self.descriptor_set.file if f.name in self.targets]
+
+    def workspace_path(self, name: str) -> str:
+        return self.targets.get(name, name)
+
+
+def content_digest(ws: Workspace) -> tuple[str, dict[str, str]]:
+    """Hash of everything that decides the image: sources, buf config, buf version."""
+    h = hashlib.sha256()
+    h.update(f"buf={tools.BUF.pinned}\0".encode())
+    for name in ("buf.yaml", "buf.yml", "buf.lock", "buf.work.yaml"):
+        cfg = ws.root / name
+        if cfg.is_file():
+            h.update(name.encode() + b"\0" + cfg.read_bytes() + b"\0")
+    targets: dict[str, str] = {}
+    for proto in ws.proto_files():
+        data = (ws.root / proto.path).read_bytes()
+        h.update(f"{proto.path}\0{len(data)}\0".encode() + data)
+        targets[proto.name] = proto.path
+    return h.hexdigest(), targets
+
+
+def compile_workspace(ws: Workspace, use_cache: bool = True) -> Image:
+    """The workspace's image, from the cache when its inputs are unchanged."""
+    digest, targets = content_digest(ws)
+    if not targets:
+        raise UsageError(
+            f"{ws.root}: no .proto files in modules {[m.path for m in ws.buf.modules]}"
+        )
+    cache = ws.cache_dir / "images"
+    cached = cache / f"{digest}.binpb"
+    if use_cache and cached.is_file():
+        os.utime(cached)
+        return Image(path=cached, targets=targets, digest=digest)
+    cache.mkdir(parents=True, exist_ok=True)
+    build_image(ws.root, cached)
+    _prune(cache)
+    return Image(path=cached, targets=targets, digest=digest)
+
+
+def build_image(source_dir: Path, out: Path) -> None:
+    """Run `buf build` on a directory and write the image atomically to `out`."""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".build-", suffix=".binpb")
+    os.close(fd)
+    try:
+        result = buf.run(["build", ".", "-o", tmp], cwd=source_dir)
+        if result.returncode != 0:
+            diagnostics = [
+                Diagnostic(d.path, d.line, d.column, d.message) for d in result.diagnostics
+            ] or [Diagnostic("", 0, 0, result.stderr.strip())]
+            raise CompileError(diagnostics)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_image_file(path: Path) -> Image:
+    """An image a user handed us (buf build -o, protoc --descriptor_set_out)."""
+    if not path.is_file():
+        raise UsageError(f"image file {path} does not exist")
+    image = Image(path=path.resolve())
+    _ = image.descriptor_set  # fail now, with the file named, if it is not an image
+    return image
+
+
+def _prune(cache: Path) -> None:
+    images = sorted(cache.glob("*.binpb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in images[_KEEP_IMAGES:]:
+        old.unlink(missing_ok=True)

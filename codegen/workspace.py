@@ -1,0 +1,89 @@
+"""The workspace: the directory holding buf.yaml, its modules and our settings.
+
+Every command starts here, so every command works from any folder inside the
+repo, or on another tree through --root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from codegen import bufconfig, settings
+from codegen.bufconfig import BufConfig, Module
+from codegen.errors import UsageError
+from codegen.settings import Settings
+
+
+@dataclass(frozen=True)
+class ProtoFile:
+    """A .proto source of the workspace: where it is, and its name inside its module."""
+
+    path: str  # workspace-relative, e.g. contracts/fleet/tasks/v1/envelope.proto
+    name: str  # module-relative, as imports and images name it
+    module: Module
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    buf: BufConfig
+    settings: Settings
+
+    @classmethod
+    def discover(cls, start: Path | None = None, root: Path | None = None) -> Workspace:
+        """Find the workspace: --root if given, else the nearest buf.yaml above `start`."""
+        if root is not None:
+            root = root.resolve()
+            if not root.is_dir():
+                raise UsageError(f"--root {root}: not a directory")
+            return cls._open(root, allow_missing_config=True)
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if any((candidate / n).is_file() for n in bufconfig.CONFIG_NAMES):
+                return cls._open(candidate, allow_missing_config=False)
+        raise UsageError(
+            f"no buf.yaml found in {here} or any parent directory; run inside a contracts "
+            "workspace or pass --root DIR"
+        )
+
+    @classmethod
+    def _open(cls, root: Path, allow_missing_config: bool) -> Workspace:
+        config_file = next((root / n for n in bufconfig.CONFIG_NAMES if (root / n).is_file()), None)
+        if config_file is None:
+            if not allow_missing_config:
+                raise UsageError(f"{root}: no buf.yaml")
+            buf = bufconfig.default_config()
+        else:
+            buf = bufconfig.load(config_file, root)
+        return cls(root=root, buf=buf, settings=settings.load(root / "pyproject.toml"))
+
+    def proto_files(self) -> list[ProtoFile]:
+        """Every .proto file of every module, sorted, skipping excluded and hidden dirs."""
+        found: list[ProtoFile] = []
+        for module in self.buf.modules:
+            base = self.root / module.path
+            if not base.is_dir():
+                raise UsageError(f"buf.yaml: module path {module.path!r} is not a directory")
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for filename in filenames:
+                    if not filename.endswith(".proto"):
+                        continue
+                    rel = (Path(dirpath) / filename).relative_to(self.root).as_posix()
+                    if module.contains(rel):
+                        found.append(ProtoFile(rel, module.to_module_relative(rel), module))
+        found.sort(key=lambda f: f.path)
+        return found
+
+    def module_of(self, name: str) -> Module | None:
+        """The module a module-relative file name resolves to, if it is one of ours."""
+        for module in self.buf.modules:
+            if (self.root / module.to_workspace_relative(name)).is_file():
+                return module
+        return None
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / ".contracts-cache"

@@ -1,0 +1,1 @@
+"""Breaking-change checks: buf breaking plus who each finding breaks."""

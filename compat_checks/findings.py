@@ -1,0 +1,52 @@
+"""Findings: the one result type of lint, breaking and compatibility checks.
+
+Every output format renders this type; nothing downstream knows which check
+produced a finding except through `source` and `rule`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Audience(StrEnum):
+    """Who a breaking change breaks."""
+
+    GO_SOURCE = "go"
+    PYTHON_SOURCE = "python"
+    JSON = "json"
+    WIRE = "wire"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {
+    Audience.GO_SOURCE: "Go source",
+    Audience.PYTHON_SOURCE: "Python source",
+    Audience.JSON: "JSON clients",
+    Audience.WIRE: "binary wire",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    file: str
+    line: int
+    column: int
+    rule: str
+    message: str
+    severity: Severity = Severity.ERROR
+    source: str = "contracts"  # "buf" or "contracts"
+    fix: str = ""
+    breaks: tuple[Audience, ...] = field(default=())
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.column, self.rule, self.message)

@@ -1,0 +1,38 @@
+"""What a rule may ask about the rest of the image beyond its own element."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Iterable
+
+from codegen.settings import LintSettings
+from compat_checks.lint.model import Element, FileProto, Kind, walk
+
+
+class LintContext:
+    """An index over the image's files, built once per lint run."""
+
+    def __init__(self, files: Iterable[FileProto], settings: LintSettings) -> None:
+        self.settings = settings
+        self.elements: list[Element] = []
+        self.by_name: dict[str, Element] = {}
+        for file in files:
+            for element in walk(file):
+                self.elements.append(element)
+                if element.kind is not Kind.FILE:
+                    self.by_name.setdefault(element.full_name, element)
+
+    def resolve(self, type_name: str) -> Element | None:
+        """The message or enum a field's type_name refers to, if it is in the image."""
+        return self.by_name.get(type_name.lstrip("."))
+
+    @functools.cache  # noqa: B019 - the context lives for one run
+    def in_package(self, package: str, kind: Kind) -> tuple[Element, ...]:
+        return tuple(e for e in self.elements if e.package == package and e.kind is kind)
+
+    def travels_as_json(self, package: str) -> bool:
+        patterns = self.settings.json_packages
+        if patterns is None:
+            return True
+        return any(fnmatch.fnmatchcase(package, p) for p in patterns)

@@ -1,0 +1,168 @@
+"""One lint run: buf lint on the compiled image and our rules on the same image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from codegen import buf
+from codegen.errors import ConfigError
+from codegen.image import Image
+from codegen.workspace import Workspace
+from compat_checks.findings import Finding, Severity
+from compat_checks.lint import suppress
+from compat_checks.lint.context import LintContext
+from compat_checks.lint.model import Kind
+from compat_checks.lint.registry import Rule, all_rules
+
+REASON_MISSING = "SUPPRESSION_REASON_MISSING"
+UNKNOWN_RULE = "SUPPRESSION_UNKNOWN_RULE"
+UNUSED = "SUPPRESSION_UNUSED"
+
+
+def run_lint(ws: Workspace, image: Image) -> list[Finding]:
+    """buf's findings and ours, one sorted list, positions relative to the workspace."""
+    rules = active_rules(ws)
+    running = [buf.BufProcess(args, cwd=ws.root) for args in buf_lint_invocations(ws, image)]
+    ours = check_image(image, ws, rules)
+    theirs = []
+    for process in running:
+        for d in process.wait().diagnostics:
+            theirs.append(
+                Finding(
+                    file=image.workspace_path(d.path),
+                    line=d.line,
+                    column=d.column,
+                    rule=d.rule,
+                    message=d.message,
+                    severity=Severity.ERROR,
+                    source="buf",
+                )
+            )
+    return sorted({*ours, *theirs}, key=Finding.sort_key)
+
+
+def buf_lint_invocations(ws: Workspace, image: Image) -> list[list[str]]:
+    """One `buf lint <image>` per distinct module config (usually exactly one)."""
+    by_config: dict[str, list[str]] = {}
+    for module in ws.buf.modules:
+        config = ws.buf.image_config(module, "lint")
+        names = [n for n, p in image.targets.items() if module.contains(p)]
+        if names:
+            by_config.setdefault(config, []).extend(names)
+    if len(by_config) == 1:
+        (config,) = by_config
+        return [["lint", str(image.path), "--config", config]]
+    invocations = []
+    for config, names in by_config.items():
+        paths = [arg for name in sorted(names) for arg in ("--path", name)]
+        invocations.append(["lint", str(image.path), "--config", config, *paths])
+    return invocations
+
+
+def active_rules(ws: Workspace) -> dict[str, Rule]:
+    """Our rules after [tool.contracts.lint]; unknown rule IDs there are config errors."""
+    rules = all_rules()
+    settings = ws.settings.lint
+    for rule_id in sorted(settings.rule_ids()):
+        if rule_id not in rules:
+            key = "disable" if rule_id in settings.disable else "severity"
+            if rule_id in settings.ignore:
+                key = "ignore"
+            raise ConfigError(
+                f"{ws.settings.where(key)}: unknown rule ID {rule_id!r} in [tool.contracts.lint]; "
+                "`contracts rules` lists them"
+            )
+    return {rid: r for rid, r in rules.items() if rid not in settings.disable}
+
+
+def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Finding]:
+    """Our rules over the workspace's files in the image; pure apart from reading it."""
+    settings = ws.settings.lint
+    files = image.target_files()
+    ctx = LintContext(image.descriptor_set.file, settings)
+    targets = {f.name for f in files}
+    by_kind: dict[Kind, list[Rule]] = {}
+    for r in rules.values():
+        for kind in r.kinds:
+            by_kind.setdefault(kind, []).append(r)
+    known = all_rules()
+    findings: list[Finding] = []
+    used: set[int] = set()
+    sups_of: dict[int, list[suppress.Suppression]] = {}
+    path_of: Callable[[str], str] = image.workspace_path
+
+    for element in ctx.elements:
+        if element.file.name not in targets:
+            continue
+        file_path = path_of(element.file.name)
+        own = suppress.parse(element)
+        sups_of[id(element)] = own
+        for s in own:
+            problem = None
+            if not s.rule:
+                problem = (REASON_MISSING, "contracts:ignore needs a rule ID and a reason")
+            elif s.rule not in known:
+                problem = (UNKNOWN_RULE, f"contracts:ignore names unknown rule {s.rule}")
+            elif not s.reason:
+                problem = (
+                    REASON_MISSING,
+                    f"contracts:ignore {s.rule} needs a reason after the rule ID",
+                )
+            if problem:
+                used.add(id(s))
+                findings.append(_meta(problem[0], problem[1], file_path, element.location))
+        for r in by_kind.get(element.kind, ()):
+            if any(
+                file_path.startswith(p + "/") or file_path == p
+                for p in settings.ignore.get(r.id, ())
+            ):
+                continue
+            message = r.check(element, ctx)
+            if message is None:
+                continue
+            hit = next(
+                (
+                    s
+                    for node in (element, *element.ancestors())
+                    for s in sups_of.get(id(node), ())
+                    if s.rule == r.id
+                ),
+                None,
+            )
+            if hit is not None:
+                used.add(id(hit))
+                if hit.reason:
+                    continue
+            severity = Severity(settings.severity.get(r.id, r.severity.value))
+            findings.append(
+                Finding(
+                    file=file_path,
+                    line=element.location.line,
+                    column=element.location.column,
+                    rule=r.id,
+                    message=message,
+                    severity=severity,
+                    source="contracts",
+                    fix=r.fix,
+                )
+            )
+    if UNUSED in rules:
+        for sups in sups_of.values():
+            for s in sups:
+                if id(s) not in used and s.rule in rules:
+                    findings.append(
+                        _meta(
+                            UNUSED,
+                            f"contracts:ignore {s.rule} suppresses nothing here; remove it",
+                            path_of(s.element.file.name),
+                            s.element.location,
+                        )
+                    )
+    return findings
+
+
+def _meta(rule_id: str, message: str, file: str, loc: object) -> Finding:
+    r = all_rules()[rule_id]
+    line = getattr(loc, "line", 0)
+    column = getattr(loc, "column", 0)
+    return Finding(file, line, column, rule_id, message, r.severity, "contracts", r.fix)

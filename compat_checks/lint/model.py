@@ -1,0 +1,155 @@
+"""Descriptor elements with their names, parents and source positions.
+
+The walk over an image is written once here; a lint rule only looks at one
+element and decides. Paths follow descriptor.proto's field numbers, which is
+how SourceCodeInfo addresses an element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+FileProto = descriptor_pb2.FileDescriptorProto
+FieldProto = descriptor_pb2.FieldDescriptorProto
+
+# Field numbers in descriptor.proto, used to build SourceCodeInfo paths.
+_FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
+_MSG_FIELD, _MSG_NESTED, _MSG_ENUM, _MSG_ONEOF = 2, 3, 4, 8
+_ENUM_VALUE = 2
+_SERVICE_METHOD = 2
+
+
+class Kind(StrEnum):
+    FILE = "file"
+    MESSAGE = "message"
+    FIELD = "field"
+    ONEOF = "oneof"
+    ENUM = "enum"
+    ENUM_VALUE = "enum_value"
+    SERVICE = "service"
+    METHOD = "method"
+
+
+@dataclass(frozen=True)
+class Location:
+    line: int  # 1-based
+    column: int  # 1-based
+    leading_comments: str = ""
+    trailing_comments: str = ""
+    leading_detached_comments: tuple[str, ...] = ()
+
+    @property
+    def comments(self) -> str:
+        return "\n".join(filter(None, (self.leading_comments, self.trailing_comments)))
+
+
+@dataclass(frozen=True, eq=False)
+class Element:
+    """One named element of a file: the thing a rule judges and a finding points at."""
+
+    kind: Kind
+    name: str
+    full_name: str
+    proto: Any
+    file: FileProto
+    path: tuple[int, ...]
+    location: Location
+    parent: Element | None
+
+    @property
+    def package(self) -> str:
+        return self.file.package
+
+    def ancestors(self) -> Iterator[Element]:
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+    @property
+    def is_map_entry(self) -> bool:
+        return self.kind is Kind.MESSAGE and self.proto.options.map_entry
+
+
+def locations(file: FileProto) -> dict[tuple[int, ...], Location]:
+    out: dict[tuple[int, ...], Location] = {}
+    for loc in file.source_code_info.location:
+        key = tuple(loc.path)
+        if key in out:  # the first location of a path is the element's full span
+            continue
+        span = loc.span
+        out[key] = Location(
+            line=span[0] + 1 if span else 0,
+            column=span[1] + 1 if len(span) > 1 else 0,
+            leading_comments=loc.leading_comments,
+            trailing_comments=loc.trailing_comments,
+            leading_detached_comments=tuple(loc.leading_detached_comments),
+        )
+    return out
+
+
+def walk(file: FileProto) -> Iterator[Element]:
+    """Every element of a file, parents before children, in declaration order."""
+    locs = locations(file)
+    default = Location(0, 0)
+    prefix = f"{file.package}." if file.package else ""
+
+    def make(
+        kind: Kind, proto: Any, path: tuple[int, ...], scope: str, parent: Element | None
+    ) -> Element:
+        name = proto.name if kind is not Kind.FILE else file.name
+        full = f"{scope}{proto.name}" if kind is not Kind.FILE else file.package
+        return Element(kind, name, full, proto, file, path, locs.get(path, default), parent)
+
+    root = make(Kind.FILE, file, (), "", None)
+    yield root
+
+    def enum(proto: Any, path: tuple[int, ...], scope: str, parent: Element) -> Iterator[Element]:
+        node = make(Kind.ENUM, proto, path, scope, parent)
+        yield node
+        # Enum values live in the enum's enclosing scope (C++ scoping), not inside the enum.
+        for i, value in enumerate(proto.value):
+            yield make(Kind.ENUM_VALUE, value, (*path, _ENUM_VALUE, i), scope, node)
+
+    def message(
+        proto: Any, path: tuple[int, ...], scope: str, parent: Element
+    ) -> Iterator[Element]:
+        node = make(Kind.MESSAGE, proto, path, scope, parent)
+        yield node
+        inner = f"{node.full_name}."
+        for i, oneof in enumerate(proto.oneof_decl):
+            yield make(Kind.ONEOF, oneof, (*path, _MSG_ONEOF, i), inner, node)
+        for i, fld in enumerate(proto.field):
+            yield make(Kind.FIELD, fld, (*path, _MSG_FIELD, i), inner, node)
+        for i, nested in enumerate(proto.nested_type):
+            yield from message(nested, (*path, _MSG_NESTED, i), inner, node)
+        for i, nested_enum in enumerate(proto.enum_type):
+            yield from enum(nested_enum, (*path, _MSG_ENUM, i), inner, node)
+
+    for i, msg in enumerate(file.message_type):
+        yield from message(msg, (_FILE_MESSAGE, i), prefix, root)
+    for i, en in enumerate(file.enum_type):
+        yield from enum(en, (_FILE_ENUM, i), prefix, root)
+    for i, svc in enumerate(file.service):
+        node = make(Kind.SERVICE, svc, (_FILE_SERVICE, i), prefix, root)
+        yield node
+        for j, method in enumerate(svc.method):
+            yield make(
+                Kind.METHOD,
+                method,
+                (_FILE_SERVICE, i, _SERVICE_METHOD, j),
+                f"{node.full_name}.",
+                node,
+            )
+
+
+def field_type_name(field: FieldProto) -> str:
+    """The field's type as written in .proto: `int64`, `fleet.x.v1.Foo`, `map<..>` excluded."""
+    if field.type_name:
+        return field.type_name.lstrip(".")
+    return descriptor_pb2.FieldDescriptorProto.Type.Name(field.type)[len("TYPE_") :].lower()

@@ -1,0 +1,36 @@
+"""Rules about `contracts:ignore` comments themselves; the engine raises them."""
+
+from __future__ import annotations
+
+from compat_checks.findings import Severity
+from compat_checks.lint.model import Element
+from compat_checks.lint.registry import rule
+
+_NO_KINDS: tuple[()] = ()
+
+
+def _raised_by_engine(element: Element, ctx: object) -> str | None:
+    return None
+
+
+rule(
+    "SUPPRESSION_REASON_MISSING",
+    _NO_KINDS,
+    severity=Severity.ERROR,
+    rationale="A suppression without a reason hides a hazard with no record of why it is safe.",
+    fix="Write `// contracts:ignore RULE_ID why this is safe here`.",
+)(_raised_by_engine)
+rule(
+    "SUPPRESSION_UNKNOWN_RULE",
+    _NO_KINDS,
+    severity=Severity.ERROR,
+    rationale="A suppression naming no rule (often a typo) suppresses nothing.",
+    fix="Use a rule ID from `contracts rules`.",
+)(_raised_by_engine)
+rule(
+    "SUPPRESSION_UNUSED",
+    _NO_KINDS,
+    severity=Severity.WARNING,
+    rationale="A suppression that no longer matches a finding is stale and misleads readers.",
+    fix="Remove the contracts:ignore comment.",
+)(_raised_by_engine)

@@ -1,0 +1,28 @@
+"""`// contracts:ignore RULE_ID reason` comments on an element or an enclosing one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from compat_checks.lint.model import Element
+
+_DIRECTIVE = re.compile(r"contracts:ignore(?P<rest>[^\n]*)")
+
+
+@dataclass(frozen=True)
+class Suppression:
+    rule: str
+    reason: str
+    element: Element
+
+
+def parse(element: Element) -> list[Suppression]:
+    """The suppressions written in an element's own leading or trailing comments."""
+    found = []
+    for match in _DIRECTIVE.finditer(element.location.comments):
+        words = match.group("rest").strip().split(maxsplit=1)
+        rule = words[0] if words else ""
+        reason = words[1].strip() if len(words) > 1 else ""
+        found.append(Suppression(rule, reason, element))
+    return found
