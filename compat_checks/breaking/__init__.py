@@ -1,1 +1,57 @@
-"""Breaking-change checks: buf breaking plus who each finding breaks."""
+"""Breaking-change checks: buf breaking on two images, plus who each finding breaks."""
+
+from __future__ import annotations
+
+import re
+
+from codegen import buf
+from codegen.image import Image
+from codegen.workspace import Workspace
+from compat_checks.breaking import audience, baseline
+from compat_checks.findings import Finding, Severity
+
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Finding]:
+    """Findings of buf breaking (categories from buf.yaml), each with its audiences."""
+    old, _label = baseline.resolve(ws, against)
+    if old is None:
+        return []
+    findings = []
+    for args in _invocations(ws, image, old):
+        for d in buf.run(args, cwd=ws.root).diagnostics:
+            path = d.path
+            if not path and d.rule == "FILE_NO_DELETE":
+                quoted = _QUOTED.findall(d.message)
+                path = quoted[0] if quoted else ""
+            file = image.workspace_path(path) if path in image.targets else old.workspace_path(path)
+            findings.append(
+                Finding(
+                    file=file,
+                    line=d.line,
+                    column=d.column,
+                    rule=d.rule,
+                    message=d.message,
+                    severity=Severity.ERROR,
+                    source="buf",
+                    breaks=audience.classify(d.rule, d, old, image),
+                )
+            )
+    return sorted(set(findings), key=Finding.sort_key)
+
+
+def _invocations(ws: Workspace, new: Image, old: Image) -> list[list[str]]:
+    by_config: dict[str, list[str]] = {}
+    for module in ws.buf.modules:
+        config = ws.buf.image_config(module, "breaking")
+        names = [n for n, p in new.targets.items() if module.contains(p)]
+        by_config.setdefault(config, []).extend(names)
+    base = ["breaking", str(new.path), "--against", str(old.path), "--exclude-imports"]
+    if len(by_config) == 1:
+        (config,) = by_config
+        return [[*base, "--config", config]]
+    return [
+        [*base, "--config", config, *(a for n in sorted(names) for a in ("--path", n))]
+        for config, names in by_config.items()
+    ]

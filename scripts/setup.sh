@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything the toolchain needs, pinned, on a fresh machine:
+#   - Python 3.11+ dependencies into .venv/ (pyproject.toml pins them exactly)
+#   - buf from the npm package @bufbuild/buf (package-lock.json), linked into
+#     .venv/bin so an activated venv finds the native binary, not the Node shim
+# Re-running is cheap: nothing is reinstalled unless a pin file changed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 or newer"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is required"
+command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
+
+stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh)
+stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
+if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
+  exit 0
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+say "installing Python packages (pinned in pyproject.toml)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+say "installing buf (pinned in package-lock.json)"
+# `npm install` honours the lock file's versions and integrity hashes; `npm ci`
+# would also demand lock entries for every other platform's optional build of
+# buf, which not every registry mirror serves. buf's install script only
+# re-links the platform binary, which we link ourselves below.
+npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+shopt -s nullglob
+binaries=(node_modules/@bufbuild/buf-*/bin/buf)
+[[ ${#binaries[@]} -eq 1 ]] || die "expected one platform build of buf under node_modules/@bufbuild, found ${#binaries[@]}"
+ln -sf "../../${binaries[0]}" .venv/bin/buf
+
+echo "$stamp" > .venv/.setup-stamp
+.venv/bin/contracts doctor >&2
