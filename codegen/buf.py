@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import tools
-from codegen.errors import ToolError
+from codegen import bufconfig, tools
+from codegen.errors import ConfigError, ContractsError, ToolError
 
 # buf's documented exit code for "ran fine and found something".
 FINDINGS_EXIT = 100
@@ -38,6 +39,7 @@ class BufProcess:
     def __init__(self, args: list[str], cwd: Path) -> None:
         binary = tools.require(tools.BUF)
         self.args = args
+        self._cwd = cwd
         self._proc = subprocess.Popen(
             [str(binary), *args, "--error-format", "json"],
             cwd=cwd,
@@ -53,8 +55,38 @@ class BufProcess:
         code = self._proc.returncode
         if code not in (0, FINDINGS_EXIT):
             detail = "\n".join(other).strip() or f"exit code {code}"
-            raise ToolError(f"buf {self.args[0]} failed: {detail}")
+            raise _failure(self.args[0], detail, self._cwd)
         return BufResult(code, diagnostics, "\n".join(other))
+
+
+_UNKNOWN_ID = re.compile(r'"([^"]+)" is not a known rule or category ID')
+
+
+_DECODE = re.compile(r"decode (buf\.ya?ml): (?:yaml: unmarshal errors:)?\s*(.*)", re.DOTALL)
+_YAML_LINE = re.compile(r"^\s*line (\d+): (.*)$", re.MULTILINE)
+
+
+def _failure(command: str, detail: str, cwd: Path) -> ContractsError:
+    """A failed buf run as an error for the user; buf.yaml problems point into buf.yaml."""
+    decode = _DECODE.search(detail)
+    if decode:
+        name, rest = decode.groups()
+        lines = _YAML_LINE.findall(rest)
+        if lines:
+            (first, message), *more = lines
+            extra = "".join(f"\n  {name}:{n}: {m}" for n, m in more)
+            return ConfigError(f"{name}:{first}: {message}{extra}")
+        return ConfigError(f"{name}: {rest.strip()}")
+    unknown = _UNKNOWN_ID.search(detail)
+    config = next((cwd / n for n in bufconfig.CONFIG_NAMES if (cwd / n).is_file()), None)
+    if unknown and config is not None:
+        rule = unknown.group(1)
+        word = re.compile(rf"(?<![A-Z0-9_]){re.escape(rule)}(?![A-Z0-9_])")
+        lines = config.read_text(encoding="utf-8").splitlines()
+        line = next((n for n, text in enumerate(lines, start=1) if word.search(text)), 0)
+        where = f"{config.name}:{line}" if line else config.name
+        return ConfigError(f"{where}: {rule!r} is not a known buf rule or category ID")
+    return ToolError(f"buf {command} failed: {detail}")
 
 
 def run(args: list[str], cwd: Path) -> BufResult:

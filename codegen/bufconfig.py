@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from codegen.errors import ConfigError
+from codegen.errors import ConfigError, read_config
 
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
 _VERSIONS = ("v1beta1", "v1", "v2")
@@ -52,6 +52,12 @@ class BufConfig:
     modules: tuple[Module, ...]
     file: Path | None
 
+    def where(self, key: str, value: str | None = None) -> str:
+        """`buf.yaml:LINE` of a key (with this value), for pointing at a bad setting."""
+        if self.file is None:
+            return "buf.yaml"
+        return f"{self.file.name}:{_line_of(self.file, key, value)}"
+
     def image_config(self, module: Module, section: str) -> str:
         """buf's --config JSON for checking this module's files inside an image.
 
@@ -74,7 +80,9 @@ def _rebase_paths(section: dict[str, Any], module_path: str) -> dict[str, Any]:
     # Paths outside the module cannot match its files; dropping them keeps them
     # from matching a same-named module-relative path by accident.
     def rebase(paths: list[str]) -> list[str]:
-        return [posixpath.relpath(p, module_path) for p in paths if _is_under(p, module_path)]
+        # buf accepts `./a/b` and `a/b/` for `a/b`; normalise before comparing.
+        normal = [posixpath.normpath(p) for p in paths if isinstance(p, str)]
+        return [posixpath.relpath(p, module_path) for p in normal if _is_under(p, module_path)]
 
     out = dict(section)
     for key in _PATH_LIST_KEYS:
@@ -95,16 +103,15 @@ def default_config() -> BufConfig:
 
 def load(path: Path, root: Path) -> BufConfig:
     rel = path.relative_to(root).as_posix()
+    text = read_config(path, rel)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{rel}:{mark.line + 1}:{mark.column + 1}" if mark else rel
         raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{rel}: invalid YAML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{rel}: cannot read: {exc.strerror}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -145,12 +152,15 @@ def _v2_modules(
             )
         mod_path = posixpath.normpath(entry.get("path", "."))
         if mod_path.startswith("..") or posixpath.isabs(mod_path):
-            raise ConfigError(f"{rel}: module path {mod_path!r} must stay inside the workspace")
+            raise ConfigError(
+                f"{rel}:{_line_of(path, 'path', entry['path'])}: module path {mod_path!r} "
+                "must stay inside the workspace"
+            )
         # A module's own lint/breaking section replaces the workspace default, as in buf.
         modules.append(
             Module(
                 path=mod_path,
-                excludes=tuple(posixpath.normpath(e) for e in entry.get("excludes") or ()),
+                excludes=_paths(entry.get("excludes"), "excludes", rel, path),
                 lint=entry.get("lint") or lint,
                 breaking=entry.get("breaking") or breaking,
             )
@@ -164,17 +174,27 @@ def _v1_modules(
     build = raw.get("build") or {}
     if not isinstance(build, dict):
         raise ConfigError(f"{rel}:{_line_of(path, 'build')}: 'build' must be a mapping")
-    excludes = tuple(posixpath.normpath(e) for e in build.get("excludes") or ())
-    roots = build.get("roots") or ["."]
+    excludes = _paths(build.get("excludes"), "excludes", rel, path)
+    roots = _paths(build.get("roots"), "roots", rel, path) or (".",)
     return tuple(
         Module(path=posixpath.normpath(r), excludes=excludes, lint=lint, breaking=breaking)
         for r in roots
     )
 
 
-def _line_of(path: Path, key: str) -> int:
-    """The 1-based line where a top-level-ish key first appears, for error messages."""
+def _paths(value: Any, key: str, rel: str, path: Path) -> tuple[str, ...]:
+    """A list of paths (excludes, roots), normalised; anything else is a ConfigError."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{rel}:{_line_of(path, key)}: '{key}' must be a list of paths")
+    return tuple(posixpath.normpath(v) for v in value)
+
+
+def _line_of(path: Path, key: str, value: str | None = None) -> int:
+    """The 1-based line where a key (with this value, if given) first appears."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip().startswith(f"{key}:") or line.strip().startswith(f"- {key}:"):
+        text = line.strip().removeprefix("- ")
+        if text.startswith(f"{key}:") and (value is None or value in text[len(key) + 1 :]):
             return number
     return 1

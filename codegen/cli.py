@@ -39,7 +39,8 @@ def _handle_errors(func: F) -> F:
 
 root_option = click.option(
     "--root",
-    type=click.Path(path_type=Path, file_okay=False),
+    # Checked by Workspace.discover, which reports it as one `contracts:` line.
+    type=click.Path(path_type=Path),
     default=None,
     help="Workspace directory (default: the nearest buf.yaml above the current directory).",
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -37,6 +38,21 @@ class ConfigError(ContractsError):
 
 class ToolError(ContractsError):
     """An external tool is missing, the wrong version, or failed unexpectedly."""
+
+
+def read_config(path: Path, name: str) -> str:
+    """A configuration file's text; unreadable or non-UTF-8 files are ConfigErrors."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{name}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        ) from None
 
 
 @dataclass(frozen=True)

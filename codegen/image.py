@@ -87,7 +87,7 @@ def compile_workspace(ws: Workspace, use_cache: bool = True) -> Image:
         return Image(path=cached, targets=targets, digest=digest)
     cache.mkdir(parents=True, exist_ok=True)
     build_image(ws.root, cached)
-    _prune(cache)
+    prune(cache)
     return Image(path=cached, targets=targets, digest=digest)
 
 
@@ -117,7 +117,8 @@ def load_image_file(path: Path) -> Image:
     return image
 
 
-def _prune(cache: Path) -> None:
+def prune(cache: Path) -> None:
+    """Keep the most recently used images of a cache folder; delete the rest."""
     images = sorted(cache.glob("*.binpb"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in images[_KEEP_IMAGES:]:
         old.unlink(missing_ok=True)

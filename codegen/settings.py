@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codegen.errors import ConfigError
+from codegen.errors import ConfigError, read_config
 
 _SEVERITIES = ("error", "warning")
 _GO_MODULE = re.compile(r"^[a-z0-9.\-]+(/[A-Za-z0-9._~\-]+)*$")
@@ -57,13 +57,16 @@ _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}
 def load(pyproject: Path) -> Settings:
     if not pyproject.is_file():
         return Settings()
-    text = pyproject.read_text(encoding="utf-8")
+    text = read_config(pyproject, pyproject.name)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pyproject.name}: invalid TOML: {exc}") from None
-    section = data.get("tool", {}).get("contracts", {})
+        raise ConfigError(_toml_error(pyproject.name, str(exc))) from None
     probe = Settings(file=pyproject, raw=text)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{probe.where('tool')}: 'tool' must be a table")
+    section = tool.get("contracts", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{probe.where('contracts')}: [tool.contracts] must be a table")
     _reject_unknown(section, _TOP_KEYS, "[tool.contracts]", probe)
@@ -77,6 +80,18 @@ def load(pyproject: Path) -> Settings:
         )
     lint = _lint(section.get("lint", {}), probe)
     return Settings(go_module=go_module, lint=lint, file=pyproject, raw=text)
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _toml_error(name: str, message: str) -> str:
+    """tomllib's message with its `(at line L, column C)` moved to the front as file:L:C."""
+    position = _TOML_POSITION.search(message)
+    if position is None:
+        return f"{name}: invalid TOML: {message}"
+    line, column = position.groups()
+    return f"{name}:{line}:{column}: invalid TOML: {message[: position.start()]}"
 
 
 def _lint(raw: Any, probe: Settings) -> LintSettings:

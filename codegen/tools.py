@@ -92,7 +92,7 @@ def _version(spec: ToolSpec, path: Path) -> str | None:
         out = subprocess.run(
             [str(path), *spec.version_args], capture_output=True, text=True, timeout=30, check=False
         )
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(spec.version_pattern, out.stdout + out.stderr)
     return match.group(1) if match else None

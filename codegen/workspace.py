@@ -12,7 +12,7 @@ from pathlib import Path
 
 from codegen import bufconfig, settings
 from codegen.bufconfig import BufConfig, Module
-from codegen.errors import UsageError
+from codegen.errors import ConfigError, UsageError
 from codegen.settings import Settings
 
 
@@ -60,14 +60,21 @@ class Workspace:
         return cls(root=root, buf=buf, settings=settings.load(root / "pyproject.toml"))
 
     def proto_files(self) -> list[ProtoFile]:
-        """Every .proto file of every module, sorted, skipping excluded and hidden dirs."""
+        """Every .proto file of every module, sorted, skipping excluded dirs.
+
+        Hidden directories count: buf compiles them too, and the image cache key
+        must cover every file that buf reads.
+        """
         found: list[ProtoFile] = []
         for module in self.buf.modules:
             base = self.root / module.path
             if not base.is_dir():
-                raise UsageError(f"buf.yaml: module path {module.path!r} is not a directory")
+                raise ConfigError(
+                    f"{self.buf.where('path', module.path)}: module path {module.path!r} "
+                    "is not a directory"
+                )
             for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                dirnames.sort()
                 for filename in filenames:
                     if not filename.endswith(".proto"):
                         continue

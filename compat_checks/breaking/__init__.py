@@ -25,7 +25,7 @@ def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Findi
             if not path and d.rule == "FILE_NO_DELETE":
                 quoted = _QUOTED.findall(d.message)
                 path = quoted[0] if quoted else ""
-            file = image.workspace_path(path) if path in image.targets else old.workspace_path(path)
+            file = _workspace_path(ws, path, image, old)
             findings.append(
                 Finding(
                     file=file,
@@ -41,17 +41,39 @@ def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Findi
     return sorted(set(findings), key=Finding.sort_key)
 
 
+def _workspace_path(ws: Workspace, name: str, new: Image, old: Image) -> str:
+    """Where a finding's module-relative file is (or was) in the workspace."""
+    if name in new.targets:
+        return new.workspace_path(name)
+    if name in old.targets:
+        return old.workspace_path(name)
+    # A file deleted since a baseline image file (which records no layout): with one
+    # module there is only one place it can have been.
+    if len(ws.buf.modules) == 1 and name:
+        return ws.buf.modules[0].to_workspace_relative(name)
+    return name
+
+
 def _invocations(ws: Workspace, new: Image, old: Image) -> list[list[str]]:
-    by_config: dict[str, list[str]] = {}
+    by_config: dict[str, set[str]] = {}
     for module in ws.buf.modules:
         config = ws.buf.image_config(module, "breaking")
-        names = [n for n, p in new.targets.items() if module.contains(p)]
-        by_config.setdefault(config, []).extend(names)
+        # The baseline's files too: a file deleted from this module is only
+        # reported when its name is among the paths this module's check covers.
+        names = {
+            n
+            for targets in (new.targets, old.targets)
+            for n, p in targets.items()
+            if module.contains(p)
+        }
+        by_config.setdefault(config, set()).update(names)
     base = ["breaking", str(new.path), "--against", str(old.path), "--exclude-imports"]
     if len(by_config) == 1:
         (config,) = by_config
         return [[*base, "--config", config]]
+    # Without --path buf would check every file, under this module's config.
     return [
         [*base, "--config", config, *(a for n in sorted(names) for a in ("--path", n))]
         for config, names in by_config.items()
+        if names
     ]

@@ -82,10 +82,36 @@ STATIC: dict[str, tuple[Audience, ...]] = {
 # Go source, Python source, JSON or wire; they map to () and print no audience.
 
 _VARINT = {"int32", "int64", "uint32", "uint64", "bool", "enum"}
-_WIRE_GROUPS = [_VARINT, {"sint32", "sint64"}, {"fixed32", "sfixed32"}, {"fixed64", "sfixed64"}, {"string", "bytes"}]
-_JSON_INTEGERS = {"int32", "int64", "uint32", "uint64", "sint32", "sint64", "fixed32", "fixed64", "sfixed32", "sfixed64"}
+_WIRE_GROUPS = [
+    _VARINT,
+    {"sint32", "sint64"},
+    {"fixed32", "sfixed32"},
+    {"fixed64", "sfixed64"},
+    {"string", "bytes"},
+]
+_JSON_INTEGERS = {
+    "int32",
+    "int64",
+    "uint32",
+    "uint64",
+    "sint32",
+    "sint64",
+    "fixed32",
+    "fixed64",
+    "sfixed32",
+    "sfixed64",
+}
 _JSON_GROUPS = [_JSON_INTEGERS, {"float", "double"}]
-_PACKABLE = _VARINT | {"sint32", "sint64", "fixed32", "sfixed32", "fixed64", "sfixed64", "float", "double"}
+_PACKABLE = _VARINT | {
+    "sint32",
+    "sint64",
+    "fixed32",
+    "sfixed32",
+    "fixed64",
+    "sfixed64",
+    "float",
+    "double",
+}
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
@@ -102,9 +128,15 @@ class _Images:
         best: Element | None = None
         for element in walk(new_file):
             loc = element.location
-            if element.kind is Kind.FIELD and (loc.line, loc.column) <= (diag.line, diag.column):
-                if best is None or (loc.line, loc.column) > (best.location.line, best.location.column):
-                    best = element
+            if (
+                element.kind is Kind.FIELD
+                and (loc.line, loc.column) <= (diag.line, diag.column)
+                and (
+                    best is None
+                    or (loc.line, loc.column) > (best.location.line, best.location.column)
+                )
+            ):
+                best = element
         if best is None or best.parent is None:
             return None
         message_name = best.parent.full_name
@@ -126,14 +158,26 @@ class _Images:
         for file in self.new.descriptor_set.file:
             if file.package == package:
                 for element in walk(file):
-                    if element.full_name == full and element.kind in (Kind.MESSAGE, Kind.ENUM, Kind.SERVICE):
+                    if element.full_name == full and element.kind in (
+                        Kind.MESSAGE,
+                        Kind.ENUM,
+                        Kind.SERVICE,
+                    ):
                         return True
         return False
 
 
 def _type(field: descriptor_pb2.FieldDescriptorProto) -> str:
+    """The field's scalar type, or `message:<name>` / `enum:<name>` for named types."""
     name = descriptor_pb2.FieldDescriptorProto.Type.Name(field.type)[len("TYPE_") :].lower()
-    return name if name not in ("message", "group") else f"message:{field.type_name}"
+    if name in ("message", "group"):
+        return f"message:{field.type_name}"
+    return f"enum:{field.type_name}" if name == "enum" else name
+
+
+def _kind(type_: str) -> str:
+    """`message` or `enum` for named types, the scalar type otherwise."""
+    return type_.split(":")[0]
 
 
 def _grouped(a: str, b: str, groups: list[set[str]]) -> bool:
@@ -179,9 +223,17 @@ def _type_change(
 ) -> tuple[Audience, ...]:
     a, b = _type(old), _type(new)
     out = [GO, PY]
+    # JSON spells enum values by name, so another enum type breaks JSON clients even
+    # though both travel as varints.
     if not _grouped(a, b, _JSON_GROUPS):
         out.append(JSON)
-    wire_ok = _grouped(a, b, _WIRE_GROUPS) or {a.split(":")[0], b.split(":")[0]} == {"message", "bytes"}
+    ka, kb = _kind(a), _kind(b)
+    wire_ok = (
+        _grouped(a, b, _WIRE_GROUPS)
+        or (ka == "enum" and kb in _VARINT)
+        or (kb == "enum" and ka in _VARINT)
+        or {ka, kb} == {"message", "bytes"}
+    )
     if not wire_ok:
         out.append(WIRE)
     return tuple(out)
@@ -194,6 +246,6 @@ def _cardinality_change(
     if repeated not in (old.label, new.label):
         return SOURCE  # explicit vs implicit presence: Go pointers and Python HasField change
     out = [GO, PY, JSON]  # a JSON array vs a single value
-    if _type(new) in _PACKABLE:
+    if _kind(_type(new)) in _PACKABLE:
         out.append(WIRE)  # packed repeated scalars do not parse as one value
     return tuple(out)

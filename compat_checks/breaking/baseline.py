@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-
 import subprocess
 import tarfile
 import tempfile
@@ -18,7 +17,14 @@ from pathlib import Path
 
 from codegen import bufconfig, tools
 from codegen.errors import CompileError, UsageError
-from codegen.image import Image, build_image, compile_workspace, content_digest, load_image_file
+from codegen.image import (
+    Image,
+    build_image,
+    compile_workspace,
+    content_digest,
+    load_image_file,
+    prune,
+)
 from codegen.workspace import Workspace
 
 DEFAULT_BRANCHES = ("main", "origin/main")
@@ -38,10 +44,13 @@ def _directory_image(ws: Workspace, directory: Path) -> Image:
     if other.root == ws.root:
         return compile_workspace(other)
     digest, targets = content_digest(other)
+    if not targets:
+        raise UsageError(f"--against {directory}: no .proto files there to compare with")
     out = ws.cache_dir / "against" / f"dir-{digest}.binpb"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         _build_baseline(other.root, out, str(directory))
+        prune(out.parent)
     return Image(path=out, targets=targets, digest=digest)
 
 
@@ -58,36 +67,59 @@ def _git_image(ws: Workspace, ref: str | None) -> tuple[Image | None, str]:
             "file or a directory instead"
         )
     commit, label = _commit(ws, ref)
-    prefix = ws.root.resolve().relative_to(Path(top.stdout.decode().strip()).resolve()).as_posix()
+    top_dir = Path(top.stdout.decode().strip()).resolve()
+    # Paths below are relative to the repository's top level: that is how
+    # `<commit>:<path>` names them, and git archive runs there.
+    prefix = ws.root.resolve().relative_to(top_dir).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
 
     config_name = next(
-        (n for n in bufconfig.CONFIG_NAMES if _exists(ws, commit, prefix + n)), None
+        (n for n in bufconfig.CONFIG_NAMES if _exists(top_dir, commit, prefix + n)), None
     )
     if config_name is None:
         return None, label  # the baseline predates the contracts: nothing can break
-    with tempfile.TemporaryDirectory(prefix="against-", dir=_mkcache(ws)) as tmp:
+    # Extract outside the workspace: a module at "." would otherwise see the
+    # baseline's copies of its own files while another command compiles it.
+    with tempfile.TemporaryDirectory(prefix="contracts-against-") as tmp:
         tree = Path(tmp)
-        _extract(ws, commit, [prefix + config_name, prefix + "buf.lock"], tree)
+        _extract(top_dir, commit, [prefix + config_name, prefix + "buf.lock"], tree)
         old_root = tree / prefix if prefix else tree
         old_config = bufconfig.load(old_root / config_name, old_root)
-        module_paths = [prefix + m.path if m.path != "." else prefix.rstrip("/") or "." for m in old_config.modules]
-        key = _tree_key(ws, commit, [prefix + config_name, prefix + "buf.lock", *module_paths])
-        out = ws.cache_dir / "against" / f"git-{key}.binpb"
+        module_paths = [
+            prefix + m.path if m.path != "." else prefix.rstrip("/") or "."
+            for m in old_config.modules
+        ]
+        key = _tree_key(top_dir, commit, [prefix + config_name, prefix + "buf.lock", *module_paths])
+        out = _mkcache(ws) / f"git-{key}.binpb"
+        targets = _targets(top_dir, commit, prefix, old_config.modules)
+        if not targets:
+            return None, label
         if not out.is_file():
-            _extract(ws, commit, module_paths, tree)
-            old_ws = Workspace.discover(root=old_root)
-            if not old_ws.proto_files():
-                return None, label
+            _extract(top_dir, commit, module_paths, tree)
             _build_baseline(old_root, out, label)
-        targets = {}
-        for module in old_config.modules:
-            base = old_root / module.path
-            for proto in sorted(base.rglob("*.proto")) if base.is_dir() else ():
-                rel = proto.relative_to(old_root).as_posix()
-                if module.contains(rel):
-                    targets[module.to_module_relative(rel)] = rel
+            prune(out.parent)
     return Image(path=out, targets=targets, digest=key), label
+
+
+def _targets(
+    top: Path, commit: str, prefix: str, modules: tuple[bufconfig.Module, ...]
+) -> dict[str, str]:
+    """Module-relative name -> workspace-relative path of the baseline's .proto files.
+
+    Read from the commit's tree, so a cached baseline image needs no checkout.
+    """
+    listing = _git(top, "ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
+    if listing.returncode != 0:
+        raise UsageError(f"git ls-tree {commit[:12]} failed: {listing.stderr.decode().strip()}")
+    targets: dict[str, str] = {}
+    for entry in listing.stdout.decode().split("\0"):
+        if not entry.endswith(".proto") or not entry.startswith(prefix):
+            continue
+        rel = entry[len(prefix) :]
+        for module in modules:
+            if module.contains(rel):
+                targets.setdefault(module.to_module_relative(rel), rel)
+    return targets
 
 
 def _commit(ws: Workspace, ref: str | None) -> tuple[str, str]:
@@ -100,7 +132,10 @@ def _commit(ws: Workspace, ref: str | None) -> tuple[str, str]:
             )
         return found.stdout.decode().strip(), ref
     for branch in DEFAULT_BRANCHES:
-        if _git(ws.root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").returncode == 0:
+        if (
+            _git(ws.root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").returncode
+            == 0
+        ):
             base = _git(ws.root, "merge-base", "HEAD", branch)
             if base.returncode == 0:
                 sha = base.stdout.decode().strip()
@@ -111,25 +146,30 @@ def _commit(ws: Workspace, ref: str | None) -> tuple[str, str]:
     )
 
 
-def _exists(ws: Workspace, commit: str, path: str) -> bool:
-    return _git(ws.root, "cat-file", "-e", f"{commit}:{path}").returncode == 0
+def _object(commit: str, path: str) -> str:
+    """`<commit>:<path>` for a path relative to the top level ("." is the root tree)."""
+    return f"{commit}:" if path == "." else f"{commit}:{path}"
 
 
-def _extract(ws: Workspace, commit: str, paths: list[str], dest: Path) -> None:
-    present = [p for p in paths if p == "." or _exists(ws, commit, p)]
+def _exists(top: Path, commit: str, path: str) -> bool:
+    return _git(top, "cat-file", "-e", _object(commit, path)).returncode == 0
+
+
+def _extract(top: Path, commit: str, paths: list[str], dest: Path) -> None:
+    present = [p for p in paths if _exists(top, commit, p)]
     if not present:
         return
-    archive = _git(ws.root, "archive", "--format=tar", commit, "--", *present)
+    archive = _git(top, "archive", "--format=tar", commit, "--", *present)
     if archive.returncode != 0:
         raise UsageError(f"git archive {commit[:12]} failed: {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")
 
 
-def _tree_key(ws: Workspace, commit: str, paths: list[str]) -> str:
+def _tree_key(top: Path, commit: str, paths: list[str]) -> str:
     h = hashlib.sha256(f"buf={tools.BUF.pinned}\0".encode())
     for path in paths:
-        found = _git(ws.root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}")
+        found = _git(top, "rev-parse", "--verify", "--quiet", _object(commit, path))
         h.update(f"{path}\0".encode() + found.stdout.strip() + b"\0")
     return h.hexdigest()
 
@@ -139,13 +179,12 @@ def _build_baseline(source: Path, out: Path, label: str) -> None:
     try:
         build_image(source, out)
     except CompileError as exc:
-        raise CompileError(exc.diagnostics, header=f"the baseline {label} does not compile") from None
+        raise CompileError(
+            exc.diagnostics, header=f"the baseline {label} does not compile"
+        ) from None
 
 
 def _mkcache(ws: Workspace) -> Path:
     path = ws.cache_dir / "against"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-

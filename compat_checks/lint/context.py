@@ -13,8 +13,15 @@ from compat_checks.lint.model import Element, FileProto, Kind, walk
 class LintContext:
     """An index over the image's files, built once per lint run."""
 
-    def __init__(self, files: Iterable[FileProto], settings: LintSettings) -> None:
+    def __init__(
+        self,
+        files: Iterable[FileProto],
+        settings: LintSettings,
+        go_module: str | None = None,
+    ) -> None:
         self.settings = settings
+        # [tool.contracts] go_module: the Go module generated code lives in, if set.
+        self.go_module = go_module
         self.elements: list[Element] = []
         self.by_name: dict[str, Element] = {}
         for file in files:

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from codegen import buf
 from codegen.errors import ConfigError
 from codegen.image import Image
+from codegen.settings import LintSettings
 from codegen.workspace import Workspace
 from compat_checks.findings import Finding, Severity
 from compat_checks.lint import suppress
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Kind
+from compat_checks.lint.model import Kind, Location
 from compat_checks.lint.registry import Rule, all_rules
 
 REASON_MISSING = "SUPPRESSION_REASON_MISSING"
@@ -79,7 +80,7 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
     """Our rules over the workspace's files in the image; pure apart from reading it."""
     settings = ws.settings.lint
     files = image.target_files()
-    ctx = LintContext(image.descriptor_set.file, settings)
+    ctx = LintContext(image.descriptor_set.file, settings, ws.settings.go_module)
     targets = {f.name for f in files}
     by_kind: dict[Kind, list[Rule]] = {}
     for r in rules.values():
@@ -110,16 +111,21 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
                 )
             if problem:
                 used.add(id(s))
-                findings.append(_meta(problem[0], problem[1], file_path, element.location))
+                findings.append(
+                    _meta(problem[0], problem[1], file_path, element.location, settings)
+                )
         for r in by_kind.get(element.kind, ()):
             if any(
                 file_path.startswith(p + "/") or file_path == p
                 for p in settings.ignore.get(r.id, ())
             ):
                 continue
-            message = r.check(element, ctx)
-            if message is None:
+            verdict = r.check(element, ctx)
+            if verdict is None:
                 continue
+            message, location = (
+                verdict if isinstance(verdict, tuple) else (verdict, element.location)
+            )
             hit = next(
                 (
                     s
@@ -137,8 +143,8 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
             findings.append(
                 Finding(
                     file=file_path,
-                    line=element.location.line,
-                    column=element.location.column,
+                    line=location.line,
+                    column=location.column,
                     rule=r.id,
                     message=message,
                     severity=severity,
@@ -156,13 +162,13 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
                             f"contracts:ignore {s.rule} suppresses nothing here; remove it",
                             path_of(s.element.file.name),
                             s.element.location,
+                            settings,
                         )
                     )
     return findings
 
 
-def _meta(rule_id: str, message: str, file: str, loc: object) -> Finding:
+def _meta(rule_id: str, message: str, file: str, loc: Location, settings: LintSettings) -> Finding:
     r = all_rules()[rule_id]
-    line = getattr(loc, "line", 0)
-    column = getattr(loc, "column", 0)
-    return Finding(file, line, column, rule_id, message, r.severity, "contracts", r.fix)
+    severity = Severity(settings.severity.get(rule_id, r.severity.value))
+    return Finding(file, loc.line, loc.column, rule_id, message, severity, "contracts", r.fix)

@@ -22,6 +22,20 @@ _FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
 _MSG_FIELD, _MSG_NESTED, _MSG_ENUM, _MSG_ONEOF = 2, 3, 4, 8
 _ENUM_VALUE = 2
 _SERVICE_METHOD = 2
+# File-level statements whose comments belong to the file element: package (2),
+# file options (8, n), syntax (12) and edition (14).
+_FILE_PACKAGE, _FILE_OPTIONS, _FILE_SYNTAX, _FILE_EDITION = 2, 8, 12, 14
+# The `options` field of each element's descriptor message.
+_OPTIONS_FIELD = {
+    "file": 8,
+    "message": 7,
+    "field": 8,
+    "oneof": 2,
+    "enum": 3,
+    "enum_value": 3,
+    "service": 3,
+    "method": 4,
+}
 
 
 class Kind(StrEnum):
@@ -93,6 +107,32 @@ def locations(file: FileProto) -> dict[tuple[int, ...], Location]:
     return out
 
 
+def option_location(element: Element, option_number: int) -> Location | None:
+    """Where an option of the element is written, e.g. go_package (11) of a file."""
+    path = (*element.path, _OPTIONS_FIELD[element.kind.value], option_number)
+    return locations(element.file).get(path)
+
+
+def _file_location(file: FileProto, locs: dict[tuple[int, ...], Location]) -> Location:
+    """The file's position (its first statement) with the comments of its file-level
+    statements, so that a `contracts:ignore` on `package` or an option covers the file."""
+    base = locs.get((), Location(0, 0))
+    statements = [
+        loc
+        for path, loc in locs.items()
+        if (len(path) == 1 and path[0] in (_FILE_PACKAGE, _FILE_SYNTAX, _FILE_EDITION))
+        or (len(path) == 2 and path[0] == _FILE_OPTIONS)
+    ]
+    statements.sort(key=lambda loc: (loc.line, loc.column))
+    return Location(
+        line=base.line,
+        column=base.column,
+        leading_comments="\n".join(filter(None, (s.leading_comments for s in statements))),
+        trailing_comments="\n".join(filter(None, (s.trailing_comments for s in statements))),
+        leading_detached_comments=base.leading_detached_comments,
+    )
+
+
 def walk(file: FileProto) -> Iterator[Element]:
     """Every element of a file, parents before children, in declaration order."""
     locs = locations(file)
@@ -102,11 +142,12 @@ def walk(file: FileProto) -> Iterator[Element]:
     def make(
         kind: Kind, proto: Any, path: tuple[int, ...], scope: str, parent: Element | None
     ) -> Element:
-        name = proto.name if kind is not Kind.FILE else file.name
-        full = f"{scope}{proto.name}" if kind is not Kind.FILE else file.package
-        return Element(kind, name, full, proto, file, path, locs.get(path, default), parent)
+        full = f"{scope}{proto.name}"
+        return Element(kind, proto.name, full, proto, file, path, locs.get(path, default), parent)
 
-    root = make(Kind.FILE, file, (), "", None)
+    root = Element(
+        Kind.FILE, file.name, file.package, file, file, (), _file_location(file, locs), None
+    )
     yield root
 
     def enum(proto: Any, path: tuple[int, ...], scope: str, parent: Element) -> Iterator[Element]:

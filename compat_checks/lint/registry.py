@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from compat_checks.findings import Severity
-from compat_checks.lint.model import Element, Kind
+from compat_checks.lint.model import Element, Kind, Location
 
 if TYPE_CHECKING:
     from compat_checks.lint.context import LintContext
 
-# A check returns the finding's message, or None when the element is fine.
-Check = Callable[[Element, "LintContext"], str | None]
+# A check returns the finding's message, or None when the element is fine. It may
+# return (message, location) to point at a part of the element, e.g. an option.
+Verdict = str | tuple[str, Location] | None
+Check = Callable[[Element, "LintContext"], Verdict]
 
 
 @dataclass(frozen=True)

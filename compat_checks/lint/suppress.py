@@ -1,4 +1,7 @@
-"""`// contracts:ignore RULE_ID reason` comments on an element or an enclosing one."""
+"""`// contracts:ignore RULE_ID reason` comments on an element or an enclosing one.
+
+The directive must open a comment line, so prose that mentions it is not one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import dataclass
 
 from compat_checks.lint.model import Element
 
-_DIRECTIVE = re.compile(r"contracts:ignore(?P<rest>[^\n]*)")
+_DIRECTIVE = re.compile(r"^[ \t]*contracts:ignore(?P<rest>[^\n]*)", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,207 @@
+"""Fields whose declared type hides what they hold, so each language guesses."""
+
+from __future__ import annotations
+
+import re
+
+from compat_checks.findings import Severity
+from compat_checks.lint.context import LintContext
+from compat_checks.lint.model import Element, Kind
+from compat_checks.lint.registry import rule
+from compat_checks.lint.rules._common import (
+    INTEGER_TYPES,
+    F,
+    declared_type,
+    in_map_entry,
+    map_entry,
+    map_key_value,
+    tokens,
+    value_field,
+)
+
+# -- TIME_AS_SCALAR --------------------------------------------------------------
+
+_TIME_TYPES = INTEGER_TYPES | {F.TYPE_STRING, F.TYPE_FLOAT, F.TYPE_DOUBLE}
+# Last word of the name -> what the field holds.
+_POINT_WORDS = frozenset({"at", "time", "ts", "timestamp", "deadline"})
+# `at` and `ts` only as suffixes: `created_at`, but not a field named `at`.
+_SUFFIX_ONLY = frozenset({"at", "ts"})
+_DURATION_WORDS = frozenset({"timeout", "ttl", "duration", "interval"})
+_UNIT_WORDS = frozenset({"ms", "us", "ns", "sec", "secs", "seconds", "millis", "micros", "nanos"})
+# A unit after one of these is an instant in that unit: `created_at_ms`, `epoch_seconds`.
+_INSTANT_MARKERS = frozenset({"at", "ts", "timestamp", "epoch", "unix"})
+
+
+def _time_kind(name: str) -> str | None:
+    words = tokens(name)
+    if not words:
+        return None
+    last = words[-1]
+    if last in _POINT_WORDS and (len(words) > 1 or last not in _SUFFIX_ONLY):
+        return "Timestamp"
+    if last in _DURATION_WORDS:
+        return "Duration"
+    if last in _UNIT_WORDS and len(words) > 1:
+        return "Timestamp" if _INSTANT_MARKERS & set(words[:-1]) else "Duration"
+    return None
+
+
+@rule(
+    "TIME_AS_SCALAR",
+    Kind.FIELD,
+    severity=Severity.WARNING,
+    rationale="A time held in a number or string keeps its unit and epoch only in the field "
+    "name, so Go and Python each convert by hand and JSON shows a bare value.",
+    fix="Use google.protobuf.Timestamp for points in time and google.protobuf.Duration for "
+    "lengths of time.",
+)
+def time_as_scalar(element: Element, ctx: LintContext) -> str | None:
+    if in_map_entry(element) or element.proto.type not in _TIME_TYPES:
+        return None
+    wkt = _time_kind(element.name)
+    if wkt is None:
+        return None
+    is_string = element.proto.type == F.TYPE_STRING
+    if wkt == "Timestamp":
+        what, go, py, json = "a point in time", "AsTime()", "ToDatetime()", '"2024-05-01T12:00:00Z"'
+        by_hand = (
+            "its format is a convention that Go and Python parse by hand (time.Parse, "
+            "datetime.fromisoformat)"
+            if is_string
+            else "its unit and epoch live only in the name, so Go and Python convert by hand "
+            "(time.Unix, datetime.fromtimestamp)"
+        )
+    else:
+        what, go, py, json = "a length of time", "AsDuration()", "ToTimedelta()", '"1.5s"'
+        by_hand = (
+            "its format is a convention that Go and Python parse by hand (time.ParseDuration "
+            "accepts what Python code may not)"
+            if is_string
+            else "its unit lives only in the name, so Go and Python convert by hand "
+            "(time.Duration(n) * time.Millisecond, timedelta(milliseconds=n))"
+        )
+    return (
+        f"field `{element.full_name}` is {declared_type(element, ctx)} but its name says it "
+        f"holds {what}: {by_hand}; google.protobuf.{wkt} gives Go {go}, Python {py} and "
+        f"JSON {json}"
+    )
+
+
+# -- UNTYPED_BAG ---------------------------------------------------------------------
+
+# A comment documents the bag's schema when it uses one of these words.
+_DOCUMENTED = re.compile(
+    r"\b(schemas?|formats?|encoding|encoded|serialized|layouts?|content[- ]type|mime|keys)\b",
+    re.IGNORECASE,
+)
+
+
+@rule(
+    "UNTYPED_BAG",
+    Kind.FIELD,
+    severity=Severity.WARNING,
+    rationale="map<string, string> and bytes carry a schema that no compiler checks; unless the "
+    "field's comment names it (one of: schema, format, encoding, encoded, serialized, layout, "
+    "content-type, mime, keys) Go and Python each guess.",
+    fix="Use a message with typed fields, or document the schema in the field's comment "
+    "(e.g. `Keys: region, zone; values are lower-case` or `Encoding: UTF-8 JSON of ...`).",
+)
+def untyped_bag(element: Element, ctx: LintContext) -> str | None:
+    if in_map_entry(element):
+        return None
+    entry = map_entry(element, ctx)
+    if entry is not None:
+        key, value = map_key_value(entry)
+        if key.type != F.TYPE_STRING or value.type != F.TYPE_STRING:
+            return None
+        problem = (
+            "Go sees a map[string]string and Python a dict of str, so which keys exist and "
+            "how values are formatted is a convention each side re-implements unchecked"
+        )
+    elif element.proto.type == F.TYPE_BYTES:
+        problem = (
+            "Go gets []byte and Python bytes with nothing saying how to decode them, and "
+            "JSON shows only base64"
+        )
+    else:
+        return None
+    if _DOCUMENTED.search(element.location.comments):
+        return None
+    return (
+        f"field `{element.full_name}` is {declared_type(element, ctx)} and its comment does "
+        f"not document a schema: {problem}"
+    )
+
+
+# -- UNTYPED_DYNAMIC ----------------------------------------------------------------
+
+_ANY = "google.protobuf.Any"
+_JSON_LIKE = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+
+
+def _dynamic_problem(type_name: str) -> str | None:
+    if type_name == _ANY:
+        return (
+            "the packed type must be linked into both programs (Go imports its package, "
+            "Python its _pb2 module) or protojson and json_format fail at run time, and "
+            "neither compiler checks what is packed"
+        )
+    if type_name in _JSON_LIKE:
+        short = type_name.rsplit(".", 1)[1]
+        return (
+            "every number in it is a double (int64 values above 2^53 change), Go code "
+            f"walks a *structpb.{short} and Python a {short} of untyped values, and no "
+            "compiler checks the shape"
+        )
+    return None
+
+
+@rule(
+    "UNTYPED_DYNAMIC",
+    Kind.FIELD,
+    severity=Severity.WARNING,
+    rationale="Any, Struct, Value and ListValue defer the schema to run time, where Go and "
+    "Python must agree without a compiler.",
+    fix="Use a concrete message, or a oneof of concrete messages for a closed set of shapes.",
+)
+def untyped_dynamic(element: Element, ctx: LintContext) -> str | None:
+    if in_map_entry(element):
+        return None
+    values, _ = value_field(element, ctx)
+    problem = _dynamic_problem(values.type_name.lstrip("."))
+    if problem is None:
+        return None
+    return f"field `{element.full_name}` is {declared_type(element, ctx)}: {problem}"
+
+
+# -- BOOL_AS_STRING --------------------------------------------------------------------
+
+
+def _sounds_boolean(name: str) -> bool:
+    words = tokens(name)
+    if words in (["enabled"], ["disabled"]):
+        return True
+    return len(words) > 1 and (
+        words[0] in ("is", "has") or words[-1] in ("enabled", "disabled", "flag")
+    )
+
+
+@rule(
+    "BOOL_AS_STRING",
+    Kind.FIELD,
+    severity=Severity.WARNING,
+    rationale="A yes/no held in a string has many spellings and every non-empty string, "
+    '"false" included, is truthy in Python.',
+    fix="Use bool, or an enum when there are more than two states.",
+)
+def bool_as_string(element: Element, ctx: LintContext) -> str | None:
+    field = element.proto
+    if in_map_entry(element) or field.type != F.TYPE_STRING or field.label == F.LABEL_REPEATED:
+        return None
+    if not _sounds_boolean(element.name):
+        return None
+    return (
+        f"field `{element.full_name}` is a string but its name says it is a yes/no: in Python "
+        "`if msg." + element.name + ':` is true for "false", while Go code compares with '
+        '"true" and misses "True" or "1"'
+    )
