@@ -82,6 +82,10 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
     files = image.target_files()
     ctx = LintContext(image.descriptor_set.file, settings, ws.settings.go_module)
     targets = {f.name for f in files}
+    # Only files whose comments mention the directive need their comments decoded.
+    with_directives = {
+        f.name for f in files if suppress.DIRECTIVE_BYTES in f.source_code_info.SerializeToString()
+    }
     by_kind: dict[Kind, list[Rule]] = {}
     for r in rules.values():
         for kind in r.kinds:
@@ -96,7 +100,7 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
         if element.file.name not in targets:
             continue
         file_path = path_of(element.file.name)
-        own = suppress.parse(element)
+        own = suppress.parse(element) if element.file.name in with_directives else []
         sups_of[id(element)] = own
         for s in own:
             problem = None

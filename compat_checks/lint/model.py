@@ -7,6 +7,7 @@ how SourceCodeInfo addresses an element.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,12 +73,25 @@ class Element:
     proto: Any
     file: FileProto
     path: tuple[int, ...]
-    location: Location
     parent: Element | None
+    # The file's source positions, shared by all of its elements and indexed on
+    # first use: most elements of a large image never need a position.
+    source: SourceIndex
 
-    @property
+    @functools.cached_property
+    def location(self) -> Location:
+        if self.kind is Kind.FILE:
+            return _file_location(self.source.by_path)
+        return _decode(self.source.by_path.get(self.path))
+
+    @functools.cached_property
     def package(self) -> str:
         return self.file.package
+
+    @functools.cached_property
+    def in_map_entry(self) -> bool:
+        """Whether the element is, or sits inside, a synthesized map entry message."""
+        return self.is_map_entry or (self.parent is not None and self.parent.in_map_entry)
 
     def ancestors(self) -> Iterator[Element]:
         node = self.parent
@@ -90,36 +104,47 @@ class Element:
         return self.kind is Kind.MESSAGE and self.proto.options.map_entry
 
 
-def locations(file: FileProto) -> dict[tuple[int, ...], Location]:
-    out: dict[tuple[int, ...], Location] = {}
-    for loc in file.source_code_info.location:
-        key = tuple(loc.path)
-        if key in out:  # the first location of a path is the element's full span
-            continue
-        span = loc.span
-        out[key] = Location(
-            line=span[0] + 1 if span else 0,
-            column=span[1] + 1 if len(span) > 1 else 0,
-            leading_comments=loc.leading_comments,
-            trailing_comments=loc.trailing_comments,
-            leading_detached_comments=tuple(loc.leading_detached_comments),
-        )
-    return out
+class SourceIndex:
+    """A file's SourceCodeInfo locations by path; the first of a path is the element's span."""
+
+    def __init__(self, file: FileProto) -> None:
+        self._file = file
+
+    @functools.cached_property
+    def by_path(self) -> dict[tuple[int, ...], Any]:
+        out: dict[tuple[int, ...], Any] = {}
+        for loc in self._file.source_code_info.location:
+            out.setdefault(tuple(loc.path), loc)
+        return out
+
+
+def _decode(loc: Any) -> Location:
+    if loc is None:
+        return Location(0, 0)
+    span = loc.span
+    return Location(
+        line=span[0] + 1 if span else 0,
+        column=span[1] + 1 if len(span) > 1 else 0,
+        leading_comments=loc.leading_comments,
+        trailing_comments=loc.trailing_comments,
+        leading_detached_comments=tuple(loc.leading_detached_comments),
+    )
 
 
 def option_location(element: Element, option_number: int) -> Location | None:
     """Where an option of the element is written, e.g. go_package (11) of a file."""
     path = (*element.path, _OPTIONS_FIELD[element.kind.value], option_number)
-    return locations(element.file).get(path)
+    raw = element.source.by_path.get(path)
+    return None if raw is None else _decode(raw)
 
 
-def _file_location(file: FileProto, locs: dict[tuple[int, ...], Location]) -> Location:
+def _file_location(source: dict[tuple[int, ...], Any]) -> Location:
     """The file's position (its first statement) with the comments of its file-level
     statements, so that a `contracts:ignore` on `package` or an option covers the file."""
-    base = locs.get((), Location(0, 0))
+    base = _decode(source.get(()))
     statements = [
-        loc
-        for path, loc in locs.items()
+        _decode(loc)
+        for path, loc in source.items()
         if (len(path) == 1 and path[0] in (_FILE_PACKAGE, _FILE_SYNTAX, _FILE_EDITION))
         or (len(path) == 2 and path[0] == _FILE_OPTIONS)
     ]
@@ -135,19 +160,16 @@ def _file_location(file: FileProto, locs: dict[tuple[int, ...], Location]) -> Lo
 
 def walk(file: FileProto) -> Iterator[Element]:
     """Every element of a file, parents before children, in declaration order."""
-    locs = locations(file)
-    default = Location(0, 0)
+    source = SourceIndex(file)
     prefix = f"{file.package}." if file.package else ""
 
     def make(
         kind: Kind, proto: Any, path: tuple[int, ...], scope: str, parent: Element | None
     ) -> Element:
         full = f"{scope}{proto.name}"
-        return Element(kind, proto.name, full, proto, file, path, locs.get(path, default), parent)
+        return Element(kind, proto.name, full, proto, file, path, parent, source)
 
-    root = Element(
-        Kind.FILE, file.name, file.package, file, file, (), _file_location(file, locs), None
-    )
+    root = Element(Kind.FILE, file.name, file.package, file, file, (), None, source)
     yield root
 
     def enum(proto: Any, path: tuple[int, ...], scope: str, parent: Element) -> Iterator[Element]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from compat_checks.lint.model import Element
 
+DIRECTIVE_BYTES = b"contracts:ignore"
 _DIRECTIVE = re.compile(r"^[ \t]*contracts:ignore(?P<rest>[^\n]*)", re.MULTILINE)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, cast
@@ -49,7 +50,7 @@ def field_number_constant(field_name: str) -> str:
 
 def in_map_entry(element: Element) -> bool:
     """Whether the element is, or sits inside, a synthesized map entry message."""
-    return any(node.is_map_entry for node in (element, *element.ancestors()))
+    return element.in_map_entry
 
 
 def map_entry(element: Element, ctx: LintContext) -> Element | None:
@@ -102,6 +103,7 @@ def is_ascii_lower(c: str) -> bool:
     return "a" <= c <= "z"
 
 
+@functools.cache
 def go_camel_case(name: str) -> str:
     """The Go identifier protoc-gen-go derives from a proto name (`get_foo` -> `GetFoo`).
 
