@@ -118,3 +118,22 @@ def _parse(output: str) -> tuple[list[BufDiagnostic], list[str]]:
         else:
             other.append(line)
     return diagnostics, other
+
+
+def per_config_invocations(
+    command: list[str], files_by_config: dict[str, set[str]]
+) -> list[list[str]]:
+    """buf runs on an image, one per distinct module config.
+
+    With a single config buf checks the whole image; with several, each run is
+    limited with --path to its modules' files, since without --path buf would
+    check every file under that one config.
+    """
+    if len(files_by_config) == 1:
+        (config,) = files_by_config
+        return [[*command, "--config", config]]
+    return [
+        [*command, "--config", config, *(a for n in sorted(names) for a in ("--path", n))]
+        for config, names in files_by_config.items()
+        if names
+    ]

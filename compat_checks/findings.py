@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from codegen.buf import BufDiagnostic
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -50,3 +52,11 @@ class Finding:
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.column, self.rule, self.message)
+
+    @classmethod
+    def from_buf(
+        cls, diagnostic: BufDiagnostic, file: str, breaks: tuple[Audience, ...] = ()
+    ) -> Finding:
+        """A buf lint or breaking diagnostic, repositioned in the workspace."""
+        d = diagnostic
+        return cls(file, d.line, d.column, d.rule, d.message, Severity.ERROR, "buf", "", breaks)

@@ -8,7 +8,7 @@ from codegen import buf
 from codegen.image import Image
 from codegen.workspace import Workspace
 from compat_checks.breaking import audience, baseline
-from compat_checks.findings import Finding, Severity
+from compat_checks.findings import Finding
 
 _QUOTED = re.compile(r'"([^"]*)"')
 
@@ -26,18 +26,7 @@ def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Findi
                 quoted = _QUOTED.findall(d.message)
                 path = quoted[0] if quoted else ""
             file = _workspace_path(ws, path, image, old)
-            findings.append(
-                Finding(
-                    file=file,
-                    line=d.line,
-                    column=d.column,
-                    rule=d.rule,
-                    message=d.message,
-                    severity=Severity.ERROR,
-                    source="buf",
-                    breaks=audience.classify(d.rule, d, old, image),
-                )
-            )
+            findings.append(Finding.from_buf(d, file, audience.classify(d.rule, d, old, image)))
     return sorted(set(findings), key=Finding.sort_key)
 
 
@@ -67,13 +56,5 @@ def _invocations(ws: Workspace, new: Image, old: Image) -> list[list[str]]:
             if module.contains(p)
         }
         by_config.setdefault(config, set()).update(names)
-    base = ["breaking", str(new.path), "--against", str(old.path), "--exclude-imports"]
-    if len(by_config) == 1:
-        (config,) = by_config
-        return [[*base, "--config", config]]
-    # Without --path buf would check every file, under this module's config.
-    return [
-        [*base, "--config", config, *(a for n in sorted(names) for a in ("--path", n))]
-        for config, names in by_config.items()
-        if names
-    ]
+    command = ["breaking", str(new.path), "--against", str(old.path), "--exclude-imports"]
+    return buf.per_config_invocations(command, by_config)

@@ -25,39 +25,22 @@ def run_lint(ws: Workspace, image: Image) -> list[Finding]:
     rules = active_rules(ws)
     running = [buf.BufProcess(args, cwd=ws.root) for args in buf_lint_invocations(ws, image)]
     ours = check_image(image, ws, rules)
-    theirs = []
-    for process in running:
-        for d in process.wait().diagnostics:
-            theirs.append(
-                Finding(
-                    file=image.workspace_path(d.path),
-                    line=d.line,
-                    column=d.column,
-                    rule=d.rule,
-                    message=d.message,
-                    severity=Severity.ERROR,
-                    source="buf",
-                )
-            )
+    theirs = [
+        Finding.from_buf(d, image.workspace_path(d.path))
+        for process in running
+        for d in process.wait().diagnostics
+    ]
     return sorted({*ours, *theirs}, key=Finding.sort_key)
 
 
 def buf_lint_invocations(ws: Workspace, image: Image) -> list[list[str]]:
     """One `buf lint <image>` per distinct module config (usually exactly one)."""
-    by_config: dict[str, list[str]] = {}
+    by_config: dict[str, set[str]] = {}
     for module in ws.buf.modules:
-        config = ws.buf.image_config(module, "lint")
-        names = [n for n, p in image.targets.items() if module.contains(p)]
+        names = {n for n, p in image.targets.items() if module.contains(p)}
         if names:
-            by_config.setdefault(config, []).extend(names)
-    if len(by_config) == 1:
-        (config,) = by_config
-        return [["lint", str(image.path), "--config", config]]
-    invocations = []
-    for config, names in by_config.items():
-        paths = [arg for name in sorted(names) for arg in ("--path", name)]
-        invocations.append(["lint", str(image.path), "--config", config, *paths])
-    return invocations
+            by_config.setdefault(ws.buf.image_config(module, "lint"), set()).update(names)
+    return buf.per_config_invocations(["lint", str(image.path)], by_config)
 
 
 def active_rules(ws: Workspace) -> dict[str, Rule]:
