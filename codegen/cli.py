@@ -111,6 +111,48 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
 
 
 @main.command()
+@root_option
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Generate only this target (python); repeatable. Default: all.",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 listing stale, missing or extra files."
+)
+@_handle_errors
+def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
+    """Generate code from the contracts into generated/, atomically."""
+    from codegen.gen import generate
+
+    ws = Workspace.discover(root=root)
+    results = generate(ws, compile_workspace(ws), list(targets) or None, check=check)
+    drift = False
+    for r in results:
+        rel = r.out_dir.relative_to(ws.root).as_posix()
+        d = r.diff
+        for label, paths in (("stale", d.stale), ("missing", d.missing), ("extra", d.extra)):
+            for p in paths:
+                click.echo(
+                    f"{label}: {rel}/{p}"
+                    if check
+                    else f"{'removed' if label == 'extra' else 'wrote'}: {rel}/{p}"
+                )
+        changed = len(d.stale) + len(d.missing) + len(d.extra)
+        drift = drift or d.changed
+        verb = "out of date" if check else "changed"
+        click.echo(
+            f"{r.target}: {changed} file(s) {verb} in {rel}"
+            if changed
+            else f"{r.target}: up to date ({rel})",
+            err=True,
+        )
+    sys.exit(int(ExitCode.FINDINGS if check and drift else ExitCode.OK))
+
+
+@main.command()
 def rules() -> None:
     """List our lint rules: ID, severity, rationale and fix."""
     from compat_checks.lint.registry import all_rules
@@ -128,7 +170,7 @@ def doctor() -> None:
         where = str(status.path) if status.path else "not found"
         mark = "ok" if status.ok else "PROBLEM"
         click.echo(
-            f"{mark:8} {status.spec.name:12} found {found:10} pinned {status.spec.pinned:10} {where}"
+            f"{mark:8} {status.spec.name:16} found {found:10} pinned {status.spec.pinned:10} {where}"
         )
         problem = status.problem()
         if problem:

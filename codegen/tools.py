@@ -40,7 +40,17 @@ BUF = ToolSpec(
     install_hint=f"{SETUP_HINT} (installs @bufbuild/buf from package-lock.json and links it into .venv/bin)",
 )
 
-TOOLS: tuple[ToolSpec, ...] = (BUF,)
+MYPY_PROTOBUF = ToolSpec(
+    name="protoc-gen-mypy",
+    # Keep in step with pyproject.toml's mypy-protobuf pin.
+    pinned="5.1.0",
+    version_args=("--version",),
+    version_pattern=r"(\d+\.\d+\.\d+)",
+    env_override="CONTRACTS_PROTOC_GEN_MYPY",
+    install_hint=f"{SETUP_HINT} (installs mypy-protobuf into .venv)",
+)
+
+TOOLS: tuple[ToolSpec, ...] = (BUF, MYPY_PROTOBUF)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
   || die "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is required"
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
-stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh)
+stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -28,6 +28,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 say "installing Python packages (pinned in pyproject.toml)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# The generated stubs are a package of their own (`contracts gen` writes it).
+# compat mode installs a plain path entry, which mypy follows; the default
+# editable mode uses an import hook that type checkers cannot see.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  -e generated/python --config-settings editable_mode=compat
 
 say "installing buf (pinned in package-lock.json)"
 # `npm install` honours the lock file's versions and integrity hashes; `npm ci`

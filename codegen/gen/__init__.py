@@ -1,0 +1,52 @@
+"""`contracts gen`: generated code from the compiled image, written atomically.
+
+Each target turns the image into a tree of files in memory-free form (a
+temporary directory); `tree.py` compares that tree with what is committed or
+swaps it in whole, so a failing target never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codegen.errors import UsageError
+from codegen.gen import python_target, tree
+from codegen.image import Image
+from codegen.workspace import Workspace
+
+TARGETS = {"python": python_target}
+
+
+@dataclass
+class GenResult:
+    target: str
+    out_dir: Path
+    diff: tree.TreeDiff = field(default_factory=tree.TreeDiff)
+
+
+def generate(
+    ws: Workspace, image: Image, targets: list[str] | None = None, check: bool = False
+) -> list[GenResult]:
+    """Generate every selected target; with check, write nothing and report drift."""
+    selected = targets or list(TARGETS)
+    unknown = [t for t in selected if t not in TARGETS]
+    if unknown:
+        raise UsageError(f"unknown --target {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    results = []
+    staging_parent = ws.root / "generated"
+    staging_parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gen-", dir=staging_parent) as tmp:
+        built: list[tuple[str, Path, Path]] = []
+        # Build every target first: a failure in any leaves every committed tree untouched.
+        for name in selected:
+            staged = Path(tmp) / name
+            TARGETS[name].build(ws, image, staged)
+            built.append((name, staged, ws.root / "generated" / name))
+        for name, staged, out_dir in built:
+            diff = tree.compare(staged, out_dir)
+            if not check and diff.changed:
+                tree.swap_in(staged, out_dir)
+            results.append(GenResult(name, out_dir, diff))
+    return results

@@ -1,0 +1,67 @@
+"""Comparing a freshly generated tree with the committed one, and swapping it in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Written next to generated code by tools, never by us: not part of the tree.
+_IGNORED_PARTS = ("__pycache__", ".mypy_cache")
+_IGNORED_SUFFIXES = (".egg-info", ".pyc")
+
+
+@dataclass
+class TreeDiff:
+    stale: list[str] = field(default_factory=list)  # present, with other bytes
+    missing: list[str] = field(default_factory=list)  # should exist, does not
+    extra: list[str] = field(default_factory=list)  # exists, no longer generated
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stale or self.missing or self.extra)
+
+
+def files(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        return {}
+    out = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(p in _IGNORED_PARTS or p.endswith(_IGNORED_SUFFIXES) for p in rel.parts):
+            continue
+        if path.is_file():
+            out[rel.as_posix()] = path
+    return out
+
+
+def compare(new: Path, old: Path) -> TreeDiff:
+    fresh, current = files(new), files(old)
+    diff = TreeDiff()
+    for rel in sorted(fresh):
+        if rel not in current:
+            diff.missing.append(rel)
+        elif fresh[rel].read_bytes() != current[rel].read_bytes():
+            diff.stale.append(rel)
+    diff.extra = sorted(set(current) - set(fresh))
+    return diff
+
+
+def swap_in(staged: Path, out_dir: Path) -> None:
+    """Replace out_dir by staged with two renames; tool droppings (egg-info) carry over."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.is_dir():
+        for entry in out_dir.iterdir():
+            if entry.name.endswith(".egg-info"):
+                shutil.copytree(entry, staged / entry.name)
+    backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        os.rename(out_dir, backup)
+    try:
+        os.rename(staged, out_dir)
+    except OSError:
+        if backup.exists():
+            os.rename(backup, out_dir)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""`contracts gen --target python`: installable stubs, drift gate, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_contracts
+
+from codegen.gen import tree
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The repo's contracts and config in a fresh workspace, generated once."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    for name in ("buf.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "contracts", root / "contracts")
+    result = run_contracts("gen", cwd=root)
+    assert result.code == 0, result.stderr
+    return root
+
+
+def test_committed_python_stubs_match_the_contracts() -> None:
+    result = run_contracts("gen", "--check", cwd=REPO)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "python: up to date" in result.stderr
+
+
+def test_generation_is_byte_for_byte_reproducible(repo_copy: Path, tmp_path: Path) -> None:
+    # A second workspace at another path must produce the same bytes as the first
+    # and as the committed tree.
+    other = tmp_path / "elsewhere" / "ws"
+    shutil.copytree(
+        repo_copy, other, ignore=shutil.ignore_patterns("generated", ".contracts-cache")
+    )
+    assert run_contracts("gen", cwd=other).code == 0
+    for candidate in (other, REPO):
+        diff = tree.compare(repo_copy / "generated/python", candidate / "generated/python")
+        assert not diff.changed, (candidate, diff)
+
+
+def test_check_lists_stale_missing_and_extra_files(repo_copy: Path) -> None:
+    proto = repo_copy / "contracts/fleet/tasks/v1/task_payloads.proto"
+    proto.write_text(
+        proto.read_text().replace("// GenerateReportTask", "// Edited. GenerateReportTask", 1)
+    )
+    extra = repo_copy / "generated/python/fleet/tasks/v1/leftover_pb2.py"
+    extra.write_text("# no longer generated\n")
+    (repo_copy / "generated/python/fleet/adapter/v1/adapter_service_pb2.pyi").unlink()
+    before = {p: p.read_bytes() for p in (repo_copy / "generated/python").rglob("*") if p.is_file()}
+
+    result = run_contracts("gen", "--check", cwd=repo_copy)
+
+    assert result.code == 1
+    lines = set(result.stdout.splitlines())
+    # A comment edit reaches the .pyi docstrings only; descriptors carry no comments.
+    assert "stale: generated/python/fleet/tasks/v1/task_payloads_pb2.pyi" in lines
+    assert "missing: generated/python/fleet/adapter/v1/adapter_service_pb2.pyi" in lines
+    assert "extra: generated/python/fleet/tasks/v1/leftover_pb2.py" in lines
+    after = {p: p.read_bytes() for p in (repo_copy / "generated/python").rglob("*") if p.is_file()}
+    assert after == before, "--check must write nothing"
+
+    assert run_contracts("gen", cwd=repo_copy).code == 0
+    assert not extra.exists()
+    assert run_contracts("gen", "--check", cwd=repo_copy).code == 0
+
+
+def test_failing_plugin_leaves_previous_tree_intact(repo_copy: Path, tmp_path: Path) -> None:
+    plugin = tmp_path / "protoc-gen-mypy"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "mypy-protobuf 5.1.0"; exit 0; fi\n'
+        "echo 'plugin crashed halfway' >&2; exit 1\n"
+    )
+    plugin.chmod(0o755)
+    (plugin.parent / "protoc-gen-mypy_grpc").symlink_to(plugin)
+    proto = repo_copy / "contracts/fleet/tasks/v1/task_payloads.proto"
+    proto.write_text(
+        proto.read_text().replace("// GenerateReportTask", "// Edited. GenerateReportTask", 1)
+    )
+    out = repo_copy / "generated/python"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    env_result = subprocess.run(
+        [str(Path(sys.executable).parent / "contracts"), "gen"],
+        cwd=repo_copy,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CONTRACTS_PROTOC_GEN_MYPY": str(plugin)},
+        check=False,
+    )
+
+    assert env_result.returncode == 2
+    assert "python generation failed" in env_result.stderr
+    assert "Traceback" not in env_result.stderr
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list((repo_copy / "generated").glob(".gen-*")), "staging dir left behind"
+
+
+def test_unknown_target_is_a_usage_error(repo_copy: Path) -> None:
+    result = run_contracts("gen", "--target", "rust", cwd=repo_copy)
+    assert result.code == 2
+    assert "unknown --target rust" in result.stderr
+
+
+SAMPLE = """
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+
+from fleet.tasks.v1 import envelope_pb2, task_payloads_pb2, task_service_pb2, task_service_pb2_grpc
+
+
+class Tasks(task_service_pb2_grpc.TaskServiceServicer):
+    def SubmitTask(
+        self, request: task_service_pb2.SubmitTaskRequest, context: grpc.ServicerContext
+    ) -> task_service_pb2.SubmitTaskResponse:
+        if request.task.WhichOneof("payload") is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown task type")
+        return task_service_pb2.SubmitTaskResponse(task_id=request.task.task_id + "-accepted")
+
+    def GetTaskStatus(
+        self, request: task_service_pb2.GetTaskStatusRequest, context: grpc.ServicerContext
+    ) -> task_service_pb2.GetTaskStatusResponse:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id}")
+
+
+def main() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    task_service_pb2_grpc.add_TaskServiceServicer_to_server(Tasks(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = task_service_pb2_grpc.TaskServiceStub(channel)
+            task = envelope_pb2.TaskEnvelope(
+                task_id="t-1",
+                attempt=1,
+                generate_report=task_payloads_pb2.GenerateReportTask(report_id="r-9"),
+            )
+            reply = stub.SubmitTask(task_service_pb2.SubmitTaskRequest(task=task), timeout=5)
+            assert reply.task_id == "t-1-accepted", reply
+            try:
+                stub.SubmitTask(task_service_pb2.SubmitTaskRequest(), timeout=5)
+            except grpc.RpcError as err:
+                assert err.code() is grpc.StatusCode.INVALID_ARGUMENT, err
+            else:
+                raise AssertionError("expected INVALID_ARGUMENT")
+            print("round trip ok")
+    finally:
+        server.stop(grace=None)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_typed_sample_passes_mypy_strict_and_round_trips_over_grpc(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(textwrap.dedent(SAMPLE))
+    bindir = Path(sys.executable).parent
+    # Run from tmp_path: the stubs must import from the installed package, no sys.path edits.
+    typed = subprocess.run(
+        [str(bindir / "mypy"), "--strict", "--no-incremental", str(sample)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    ran = subprocess.run(
+        [sys.executable, str(sample)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "round trip ok" in ran.stdout
