@@ -117,7 +117,7 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
     "targets",
     multiple=True,
     metavar="NAME",
-    help="Generate only this target (python); repeatable. Default: all.",
+    help="Generate only this target (python, go); repeatable. Default: all.",
 )
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 listing stale, missing or extra files."
@@ -170,7 +170,7 @@ def doctor() -> None:
         where = str(status.path) if status.path else "not found"
         mark = "ok" if status.ok else "PROBLEM"
         click.echo(
-            f"{mark:8} {status.spec.name:16} found {found:10} pinned {status.spec.pinned:10} {where}"
+            f"{mark:8} {status.spec.name:20} found {found:10} pinned {status.spec.pinned:10} {where}"
         )
         problem = status.problem()
         if problem:

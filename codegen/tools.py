@@ -50,7 +50,28 @@ MYPY_PROTOBUF = ToolSpec(
     install_hint=f"{SETUP_HINT} (installs mypy-protobuf into .venv)",
 )
 
-TOOLS: tuple[ToolSpec, ...] = (BUF, MYPY_PROTOBUF)
+_GO_HINT = f"{SETUP_HINT} (go install from the Go module proxy into .venv/bin)"
+
+PROTOC_GEN_GO = ToolSpec(
+    name="protoc-gen-go",
+    # Keep in step with scripts/setup.sh.
+    pinned="1.36.12",
+    version_args=("--version",),
+    version_pattern=r"v?(\d+\.\d+\.\d+)",
+    env_override="CONTRACTS_PROTOC_GEN_GO",
+    install_hint=_GO_HINT,
+)
+
+PROTOC_GEN_GO_GRPC = ToolSpec(
+    name="protoc-gen-go-grpc",
+    pinned="1.6.2",
+    version_args=("--version",),
+    version_pattern=r"(\d+\.\d+\.\d+)",
+    env_override="CONTRACTS_PROTOC_GEN_GO_GRPC",
+    install_hint=_GO_HINT,
+)
+
+TOOLS: tuple[ToolSpec, ...] = (BUF, MYPY_PROTOBUF, PROTOC_GEN_GO, PROTOC_GEN_GO_GRPC)
 
 
 @dataclass(frozen=True)

@@ -45,5 +45,10 @@ binaries=(node_modules/@bufbuild/buf-*/bin/buf)
 [[ ${#binaries[@]} -eq 1 ]] || die "expected one platform build of buf under node_modules/@bufbuild, found ${#binaries[@]}"
 ln -sf "../../${binaries[0]}" .venv/bin/buf
 
+say "installing Go protoc plugins (pinned here, from the Go module proxy)"
+command -v go >/dev/null || die "go not found; install Go 1.22 or newer"
+GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
 echo "$stamp" > .venv/.setup-stamp
 .venv/bin/contracts doctor >&2

@@ -32,6 +32,7 @@ def test_committed_python_stubs_match_the_contracts() -> None:
     result = run_contracts("gen", "--check", cwd=REPO)
     assert result.code == 0, result.stdout + result.stderr
     assert "python: up to date" in result.stderr
+    assert "go: up to date" in result.stderr
 
 
 def test_generation_is_byte_for_byte_reproducible(repo_copy: Path, tmp_path: Path) -> None:
@@ -42,9 +43,10 @@ def test_generation_is_byte_for_byte_reproducible(repo_copy: Path, tmp_path: Pat
         repo_copy, other, ignore=shutil.ignore_patterns("generated", ".contracts-cache")
     )
     assert run_contracts("gen", cwd=other).code == 0
-    for candidate in (other, REPO):
-        diff = tree.compare(repo_copy / "generated/python", candidate / "generated/python")
-        assert not diff.changed, (candidate, diff)
+    for target in ("python", "go"):
+        for candidate in (other, REPO):
+            diff = tree.compare(repo_copy / "generated" / target, candidate / "generated" / target)
+            assert not diff.changed, (target, candidate, diff)
 
 
 def test_check_lists_stale_missing_and_extra_files(repo_copy: Path) -> None:

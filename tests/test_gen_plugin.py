@@ -1,0 +1,71 @@
+"""The protoc plugin runner: one request from the image, whole files back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from codegen.errors import ToolError
+from codegen.gen import plugin
+from codegen.image import Image, compile_workspace
+from codegen.workspace import Workspace
+
+PLUGIN = """#!{python}
+import sys
+from google.protobuf.compiler import plugin_pb2
+
+req = plugin_pb2.CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
+res = plugin_pb2.CodeGeneratorResponse()
+{body}
+sys.stdout.buffer.write(res.SerializeToString())
+"""
+
+
+def _plugin(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "protoc-gen-fake"
+    path.write_text(PLUGIN.format(python=sys.executable, body=body))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image() -> Image:
+    ws = Workspace.discover(root=REPO)
+    return compile_workspace(ws)
+
+
+def test_request_names_workspace_files_and_carries_dependencies(
+    image: Image, tmp_path: Path
+) -> None:
+    body = (
+        "f = res.file.add(); f.name = 'listing.txt'\n"
+        "f.content = req.parameter + '\\n' + '\\n'.join(req.file_to_generate) + "
+        "'\\n--\\n' + '\\n'.join(p.name for p in req.proto_file)"
+    )
+    plugin.run(image, [plugin.PluginRun("fake", _plugin(tmp_path, body), "a=b")], tmp_path / "out")
+    head, deps = (tmp_path / "out/listing.txt").read_text().split("\n--\n")
+    lines = head.splitlines()
+    assert lines[0] == "a=b"
+    assert "fleet/tasks/v1/envelope.proto" in lines[1:]
+    assert "google/protobuf/timestamp.proto" not in lines[1:]
+    dep_names = deps.splitlines()
+    # Dependencies come before the files that import them.
+    assert dep_names.index("google/protobuf/timestamp.proto") < dep_names.index(
+        "fleet/tasks/v1/envelope.proto"
+    )
+
+
+def test_plugin_error_is_reported(image: Image, tmp_path: Path) -> None:
+    runner = plugin.PluginRun("fake", _plugin(tmp_path, "res.error = 'bad option x'"))
+    with pytest.raises(ToolError, match="protoc-gen-fake: bad option x"):
+        plugin.run(image, [runner], tmp_path / "out")
+
+
+def test_plugin_may_not_write_outside_its_folder(image: Image, tmp_path: Path) -> None:
+    body = "f = res.file.add(); f.name = '../escaped.txt'; f.content = 'x'"
+    with pytest.raises(ToolError, match="outside its folder"):
+        plugin.run(image, [plugin.PluginRun("fake", _plugin(tmp_path, body))], tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
