@@ -1,8 +1,9 @@
 """`contracts gen`: generated code from the compiled image, written atomically.
 
-Each target turns the image into a tree of files in memory-free form (a
-temporary directory); `tree.py` compares that tree with what is committed or
-swaps it in whole, so a failing target never leaves a half-written folder.
+Each target turns the image into a tree of files in a temporary directory;
+`tree.py` compares that tree with what is committed or swaps it in whole, so a
+failing target never leaves a half-written folder. `cache.py` skips a target
+whose inputs and committed output are both unchanged since its last run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegen.errors import UsageError
-from codegen.gen import go_target, python_target, tree
+from codegen.gen import cache, go_target, python_target, tree
 from codegen.image import Image
 from codegen.workspace import Workspace
 
@@ -35,12 +36,21 @@ def generate(
     if unknown:
         raise UsageError(f"unknown --target {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     results = []
+    stale: list[str] = []
+    for name in selected:
+        out_dir = ws.root / "generated" / name
+        if cache.is_fresh(ws, image, name, out_dir):
+            results.append(GenResult(name, out_dir))
+        else:
+            stale.append(name)
+    if not stale:
+        return results
     staging_parent = ws.root / "generated"
     staging_parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gen-", dir=staging_parent) as tmp:
         built: list[tuple[str, Path, Path]] = []
         # Build every target first: a failure in any leaves every committed tree untouched.
-        for name in selected:
+        for name in stale:
             staged = Path(tmp) / name
             TARGETS[name].build(ws, image, staged)
             built.append((name, staged, ws.root / "generated" / name))
@@ -48,5 +58,8 @@ def generate(
             diff = tree.compare(staged, out_dir)
             if not check and diff.changed:
                 tree.swap_in(staged, out_dir)
+            if not check or not diff.changed:
+                cache.record(ws, image, name, out_dir)
             results.append(GenResult(name, out_dir, diff))
-    return results
+    order = {name: i for i, name in enumerate(selected)}
+    return sorted(results, key=lambda r: order[r.target])

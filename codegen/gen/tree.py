@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ def files(root: Path) -> dict[str, Path]:
         if path.is_file():
             out[rel.as_posix()] = path
     return out
+
+
+def digest(root: Path) -> str:
+    """One hash over a tree's file names and bytes (tool droppings excluded)."""
+    h = hashlib.sha256()
+    for rel, path in sorted(files(root).items()):
+        data = path.read_bytes()
+        h.update(f"{rel}\0{len(data)}\0".encode() + data)
+    return h.hexdigest()
 
 
 def compare(new: Path, old: Path) -> TreeDiff:
