@@ -69,3 +69,17 @@ def test_plugin_may_not_write_outside_its_folder(image: Image, tmp_path: Path) -
     with pytest.raises(ToolError, match="outside its folder"):
         plugin.run(image, [plugin.PluginRun("fake", _plugin(tmp_path, body))], tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_buf_private_image_data_never_reaches_plugins(image: Image, tmp_path: Path) -> None:
+    # protoc-gen-go embeds each raw file descriptor in its output; buf's image
+    # extension (an unknown field to everyone else) must be stripped first.
+    body = (
+        "from google.protobuf import descriptor_pb2\n"
+        "for f in req.proto_file:\n"
+        "    clean = descriptor_pb2.FileDescriptorProto(); clean.CopyFrom(f)\n"
+        "    clean.DiscardUnknownFields()\n"
+        "    if clean.SerializeToString() != f.SerializeToString():\n"
+        "        res.error = 'unknown fields in ' + f.name\n"
+    )
+    plugin.run(image, [plugin.PluginRun("fake", _plugin(tmp_path, body))], tmp_path / "out")

@@ -32,6 +32,11 @@ def request(image: Image, parameter: str) -> plugin_pb2.CodeGeneratorRequest:
     req = plugin_pb2.CodeGeneratorRequest(parameter=parameter)
     req.file_to_generate.extend(f.name for f in image.target_files())
     req.proto_file.extend(image.descriptor_set.file)
+    # buf's images carry their own extension on each file (module and import
+    # facts, field 8042). Plugins such as protoc-gen-go embed the raw file
+    # descriptor in generated code, so that private data must not reach them.
+    for file in req.proto_file:
+        file.DiscardUnknownFields()
     return req
 
 

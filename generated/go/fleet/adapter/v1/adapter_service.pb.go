@@ -547,7 +547,7 @@ const file_fleet_adapter_v1_adapter_service_proto_rawDesc = "" +
 	"\x1aSERVING_STATUS_NOT_SERVING\x10\x022\xb3\x01\n" +
 	"\x0eAdapterService\x12E\n" +
 	"\x04Call\x12\x1d.fleet.adapter.v1.CallRequest\x1a\x1e.fleet.adapter.v1.CallResponse\x12Z\n" +
-	"\vCheckHealth\x12$.fleet.adapter.v1.CheckHealthRequest\x1a%.fleet.adapter.v1.CheckHealthResponseBMZKgithub.com/fleet-platform/contracts/generated/go/fleet/adapter/v1;adapterv1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"\vCheckHealth\x12$.fleet.adapter.v1.CheckHealthRequest\x1a%.fleet.adapter.v1.CheckHealthResponseBMZKgithub.com/fleet-platform/contracts/generated/go/fleet/adapter/v1;adapterv1b\x06proto3"
 
 var (
 	file_fleet_adapter_v1_adapter_service_proto_rawDescOnce sync.Once

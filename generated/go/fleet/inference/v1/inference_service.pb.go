@@ -862,7 +862,7 @@ const file_fleet_inference_v1_inference_service_proto_rawDesc = "" +
 	"\fBatchPredict\x12'.fleet.inference.v1.BatchPredictRequest\x1a(.fleet.inference.v1.BatchPredictResponse\x12f\n" +
 	"\rPredictStream\x12(.fleet.inference.v1.PredictStreamRequest\x1a).fleet.inference.v1.PredictStreamResponse0\x01\x12m\n" +
 	"\x10GetModelMetadata\x12+.fleet.inference.v1.GetModelMetadataRequest\x1a,.fleet.inference.v1.GetModelMetadataResponse\x12d\n" +
-	"\rGetModelReady\x12(.fleet.inference.v1.GetModelReadyRequest\x1a).fleet.inference.v1.GetModelReadyResponseBQZOgithub.com/fleet-platform/contracts/generated/go/fleet/inference/v1;inferencev1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"\rGetModelReady\x12(.fleet.inference.v1.GetModelReadyRequest\x1a).fleet.inference.v1.GetModelReadyResponseBQZOgithub.com/fleet-platform/contracts/generated/go/fleet/inference/v1;inferencev1b\x06proto3"
 
 var (
 	file_fleet_inference_v1_inference_service_proto_rawDescOnce sync.Once

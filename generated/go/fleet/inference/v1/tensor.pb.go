@@ -453,7 +453,7 @@ const file_fleet_inference_v1_tensor_proto_rawDesc = "" +
 	"\x0eDATA_TYPE_BF16\x10\v\x12\x12\n" +
 	"\x0eDATA_TYPE_FP32\x10\f\x12\x12\n" +
 	"\x0eDATA_TYPE_FP64\x10\r\x12\x13\n" +
-	"\x0fDATA_TYPE_BYTES\x10\x0eBQZOgithub.com/fleet-platform/contracts/generated/go/fleet/inference/v1;inferencev1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"\x0fDATA_TYPE_BYTES\x10\x0eBQZOgithub.com/fleet-platform/contracts/generated/go/fleet/inference/v1;inferencev1b\x06proto3"
 
 var (
 	file_fleet_inference_v1_tensor_proto_rawDescOnce sync.Once

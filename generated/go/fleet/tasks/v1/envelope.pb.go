@@ -280,7 +280,7 @@ const file_fleet_tasks_v1_envelope_proto_rawDesc = "" +
 	"\vtraceparent\x18\x01 \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\x02 \x01(\tR\n" +
-	"tracestateBIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"tracestateBIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3"
 
 var (
 	file_fleet_tasks_v1_envelope_proto_rawDescOnce sync.Once

@@ -333,7 +333,7 @@ const file_fleet_tasks_v1_task_payloads_proto_rawDesc = "" +
 	"\x1aNOTIFICATION_CHANNEL_EMAIL\x10\x01\x12\x1c\n" +
 	"\x18NOTIFICATION_CHANNEL_SMS\x10\x02\x12\x1d\n" +
 	"\x19NOTIFICATION_CHANNEL_PUSH\x10\x03\x12 \n" +
-	"\x1cNOTIFICATION_CHANNEL_WEBHOOK\x10\x04BIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"\x1cNOTIFICATION_CHANNEL_WEBHOOK\x10\x04BIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3"
 
 var (
 	file_fleet_tasks_v1_task_payloads_proto_rawDescOnce sync.Once

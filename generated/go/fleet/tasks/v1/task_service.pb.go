@@ -366,7 +366,7 @@ const file_fleet_tasks_v1_task_service_proto_rawDesc = "" +
 	"\vTaskService\x12S\n" +
 	"\n" +
 	"SubmitTask\x12!.fleet.tasks.v1.SubmitTaskRequest\x1a\".fleet.tasks.v1.SubmitTaskResponse\x12\\\n" +
-	"\rGetTaskStatus\x12$.fleet.tasks.v1.GetTaskStatusRequest\x1a%.fleet.tasks.v1.GetTaskStatusResponseBIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3\xd2\xf6\x03\x04\b\x00\x18\x00"
+	"\rGetTaskStatus\x12$.fleet.tasks.v1.GetTaskStatusRequest\x1a%.fleet.tasks.v1.GetTaskStatusResponseBIZGgithub.com/fleet-platform/contracts/generated/go/fleet/tasks/v1;tasksv1b\x06proto3"
 
 var (
 	file_fleet_tasks_v1_task_service_proto_rawDescOnce sync.Once
