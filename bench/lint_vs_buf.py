@@ -65,9 +65,24 @@ def main() -> None:
     rows = []
     base = measure("buf lint", [buf, "lint"], root, args.runs)
     rows.append((base, base))
-    rows.append((measure("contracts lint (cold)", [contracts, "lint", *root_args], root, args.runs, clear_cache), base))
-    rows.append((measure("contracts lint (cached)", [contracts, "lint", *root_args], root, args.runs), base))
-    bbase = measure("buf breaking --against .", [buf, "breaking", ".", "--against", "."], root, args.runs)
+    rows.append(
+        (
+            measure(
+                "contracts lint (cold)",
+                [contracts, "lint", *root_args],
+                root,
+                args.runs,
+                clear_cache,
+            ),
+            base,
+        )
+    )
+    rows.append(
+        (measure("contracts lint (cached)", [contracts, "lint", *root_args], root, args.runs), base)
+    )
+    bbase = measure(
+        "buf breaking --against .", [buf, "breaking", ".", "--against", "."], root, args.runs
+    )
     rows.append((bbase, bbase))
     rows.append(
         (

@@ -26,8 +26,14 @@ def main() -> None:
         out = Path(tmp) / "out"
         out.mkdir()
         subprocess.run(
-            [sys.executable, "-m", "grpc_tools.protoc", f"--descriptor_set_in={tmp}/set.binpb",
-             f"--grpc_python_out={out}", *request.file_to_generate],
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"--descriptor_set_in={tmp}/set.binpb",
+                f"--grpc_python_out={out}",
+                *request.file_to_generate,
+            ],
             check=True,
         )
         for path in sorted(out.rglob("*.py")):
