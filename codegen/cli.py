@@ -117,7 +117,7 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
     "targets",
     multiple=True,
     metavar="NAME",
-    help="Generate only this target (python, go); repeatable. Default: all.",
+    help="Generate only this target (python, go, jsonschema); repeatable. Default: all.",
 )
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 listing stale, missing or extra files."

@@ -33,6 +33,7 @@ def test_committed_python_stubs_match_the_contracts() -> None:
     assert result.code == 0, result.stdout + result.stderr
     assert "python: up to date" in result.stderr
     assert "go: up to date" in result.stderr
+    assert "jsonschema: up to date" in result.stderr
 
 
 def test_generation_is_byte_for_byte_reproducible(repo_copy: Path, tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ def test_generation_is_byte_for_byte_reproducible(repo_copy: Path, tmp_path: Pat
         repo_copy, other, ignore=shutil.ignore_patterns("generated", ".contracts-cache")
     )
     assert run_contracts("gen", cwd=other).code == 0
-    for target in ("python", "go"):
+    for target in ("python", "go", "jsonschema"):
         for candidate in (other, REPO):
             diff = tree.compare(repo_copy / "generated" / target, candidate / "generated" / target)
             assert not diff.changed, (target, candidate, diff)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegen.errors import UsageError
-from codegen.gen import cache, go_target, python_target, tree
+from codegen.gen import cache, go_target, jsonschema_target, python_target, tree
 from codegen.image import Image
 from codegen.workspace import Workspace
 
-TARGETS = {"python": python_target, "go": go_target}
+TARGETS = {"python": python_target, "go": go_target, "jsonschema": jsonschema_target}
 
 
 @dataclass

@@ -1,0 +1,379 @@
+"""The JSON Schema target: one draft 2020-12 schema per message (generated/jsonschema).
+
+Each schema describes the message's proto3 JSON form as parsers accept it:
+fields under their json_name and their original proto name, null for any
+singular field, 64-bit integers as strings (or numbers no larger than 2^53),
+well-known types in their special JSON forms. Strict: unknown fields fail.
+Every file is self-contained; the messages and enums it uses sit in its `$defs`,
+keyed by full name, so recursion is a `$ref` to `#/$defs/<full name>`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+from codegen.image import Image
+from codegen.workspace import Workspace
+
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+FDP = descriptor_pb2.FieldDescriptorProto
+Schema = dict[str, Any]
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_UINT32_MAX = 2**32 - 1
+_SAFE_INT = 2**53 - 1
+_BASE64 = "^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$"
+_TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_DURATION = r"^-?[0-9]+(\.[0-9]{1,9})?s$"
+
+# Source-info path components (descriptor.proto field numbers).
+_FILE_MESSAGE, _FILE_ENUM = 4, 5
+_MSG_FIELD, _MSG_NESTED, _MSG_ENUM = 2, 3, 4
+
+
+def _int32() -> Schema:
+    return {"type": "integer", "minimum": _INT32_MIN, "maximum": _INT32_MAX}
+
+
+def _uint32() -> Schema:
+    return {"type": "integer", "minimum": 0, "maximum": _UINT32_MAX}
+
+
+def _int64(signed: bool) -> Schema:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": "^-?[0-9]+$" if signed else "^[0-9]+$"},
+            {
+                "type": "integer",
+                "minimum": -_SAFE_INT if signed else 0,
+                "maximum": _SAFE_INT,
+            },
+        ]
+    }
+
+
+def _float() -> Schema:
+    return {"anyOf": [{"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]}
+
+
+def _bytes() -> Schema:
+    return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64}
+
+
+def _scalar(kind: int) -> Schema:
+    if kind in (FDP.TYPE_INT32, FDP.TYPE_SINT32, FDP.TYPE_SFIXED32):
+        return _int32()
+    if kind in (FDP.TYPE_UINT32, FDP.TYPE_FIXED32):
+        return _uint32()
+    if kind in (FDP.TYPE_INT64, FDP.TYPE_SINT64, FDP.TYPE_SFIXED64):
+        return _int64(signed=True)
+    if kind in (FDP.TYPE_UINT64, FDP.TYPE_FIXED64):
+        return _int64(signed=False)
+    if kind in (FDP.TYPE_FLOAT, FDP.TYPE_DOUBLE):
+        return _float()
+    if kind == FDP.TYPE_BOOL:
+        return {"type": "boolean"}
+    if kind == FDP.TYPE_STRING:
+        return {"type": "string"}
+    if kind == FDP.TYPE_BYTES:
+        return _bytes()
+    raise ValueError(f"not a scalar field type: {kind}")
+
+
+def _wkt(full_name: str) -> Schema | None:
+    """The special JSON form of a well-known type, or None for an ordinary message."""
+    wrappers = {
+        "google.protobuf.DoubleValue": FDP.TYPE_DOUBLE,
+        "google.protobuf.FloatValue": FDP.TYPE_FLOAT,
+        "google.protobuf.Int64Value": FDP.TYPE_INT64,
+        "google.protobuf.UInt64Value": FDP.TYPE_UINT64,
+        "google.protobuf.Int32Value": FDP.TYPE_INT32,
+        "google.protobuf.UInt32Value": FDP.TYPE_UINT32,
+        "google.protobuf.BoolValue": FDP.TYPE_BOOL,
+        "google.protobuf.StringValue": FDP.TYPE_STRING,
+        "google.protobuf.BytesValue": FDP.TYPE_BYTES,
+    }
+    if full_name in wrappers:
+        return _scalar(wrappers[full_name])
+    if full_name == "google.protobuf.Timestamp":
+        return {"type": "string", "format": "date-time", "pattern": _TIMESTAMP}
+    if full_name == "google.protobuf.Duration":
+        return {"type": "string", "pattern": _DURATION}
+    if full_name == "google.protobuf.Struct":
+        return {"type": "object"}
+    if full_name == "google.protobuf.Value":
+        return {}
+    if full_name == "google.protobuf.ListValue":
+        return {"type": "array"}
+    if full_name == "google.protobuf.Any":
+        return {
+            "type": "object",
+            "properties": {"@type": {"type": "string"}},
+            "required": ["@type"],
+        }
+    if full_name == "google.protobuf.FieldMask":
+        return {
+            "type": "string",
+            "description": "Comma-separated field paths, each in lowerCamelCase.",
+        }
+    if full_name == "google.protobuf.Empty":
+        return {"type": "object", "additionalProperties": False}
+    if full_name == "google.protobuf.NullValue":
+        return {"type": "null"}
+    return None
+
+
+@dataclass
+class _Type:
+    full_name: str
+    file: descriptor_pb2.FileDescriptorProto
+    path: tuple[int, ...]
+    message: descriptor_pb2.DescriptorProto | None = None
+    enum: descriptor_pb2.EnumDescriptorProto | None = None
+
+
+class _Index:
+    """Every message and enum of the image by full name, with its comments."""
+
+    def __init__(self, image: Image) -> None:
+        self.types: dict[str, _Type] = {}
+        self._comments: dict[tuple[str, tuple[int, ...]], str] = {}
+        for file in image.descriptor_set.file:
+            prefix = f"{file.package}." if file.package else ""
+            for i, msg in enumerate(file.message_type):
+                self._add_message(file, prefix, msg, (_FILE_MESSAGE, i))
+            for i, enum in enumerate(file.enum_type):
+                name = prefix + enum.name
+                self.types[name] = _Type(name, file, (_FILE_ENUM, i), enum=enum)
+            for loc in file.source_code_info.location:
+                if loc.leading_comments:
+                    self._comments[(file.name, tuple(loc.path))] = loc.leading_comments
+
+    def _add_message(
+        self,
+        file: descriptor_pb2.FileDescriptorProto,
+        prefix: str,
+        msg: descriptor_pb2.DescriptorProto,
+        path: tuple[int, ...],
+    ) -> None:
+        name = prefix + msg.name
+        self.types[name] = _Type(name, file, path, message=msg)
+        for i, nested in enumerate(msg.nested_type):
+            self._add_message(file, f"{name}.", nested, (*path, _MSG_NESTED, i))
+        for i, enum in enumerate(msg.enum_type):
+            enum_name = f"{name}.{enum.name}"
+            self.types[enum_name] = _Type(enum_name, file, (*path, _MSG_ENUM, i), enum=enum)
+
+    def comment(self, file: descriptor_pb2.FileDescriptorProto, path: tuple[int, ...]) -> str:
+        return self._comments.get((file.name, path), "").strip()
+
+    def messages_of(self, file: descriptor_pb2.FileDescriptorProto) -> Iterator[_Type]:
+        """A file's messages, nested ones after their parent, map entries left out."""
+        prefix = f"{file.package}." if file.package else ""
+
+        def walk(msg: descriptor_pb2.DescriptorProto, name: str) -> Iterator[_Type]:
+            if msg.options.map_entry:
+                return
+            yield self.types[name]
+            for nested in msg.nested_type:
+                yield from walk(nested, f"{name}.{nested.name}")
+
+        for msg in file.message_type:
+            yield from walk(msg, prefix + msg.name)
+
+
+def _json_name(field: descriptor_pb2.FieldDescriptorProto) -> str:
+    if field.HasField("json_name"):
+        return field.json_name
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), field.name)
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+class _Builder:
+    """The schema of one root message, collecting the `$defs` it needs."""
+
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+        self.defs: dict[str, Schema] = {}
+        self._pending: list[str] = []
+
+    def ref(self, full_name: str) -> Schema:
+        if full_name not in self.defs and full_name not in self._pending:
+            self._pending.append(full_name)
+        return {"$ref": f"#/$defs/{full_name}"}
+
+    def root(self, t: _Type) -> Schema:
+        body = self.message(t)
+        while self._pending:
+            name = self._pending.pop(0)
+            target = self.index.types[name]
+            self.defs[name] = self.message(target) if target.message else self.enum(target)
+        schema: Schema = {"$schema": _DRAFT, "$id": t.full_name, **body}
+        if self.defs:
+            schema["$defs"] = dict(sorted(self.defs.items()))
+        return schema
+
+    def _describe(self, t: _Type) -> Schema:
+        prefix = f"{t.file.package}." if t.file.package else ""
+        out: Schema = {"title": t.full_name.removeprefix(prefix)}
+        comment = self.index.comment(t.file, t.path)
+        if comment:
+            out["description"] = comment
+        return out
+
+    def enum(self, t: _Type) -> Schema:
+        assert t.enum is not None
+        wkt = _wkt(t.full_name)
+        if wkt is not None:
+            return {**self._describe(t), **wkt}
+        names = [v.name for v in t.enum.value]
+        return {
+            **self._describe(t),
+            "anyOf": [{"type": "string", "enum": names}, _int32()],
+        }
+
+    def message(self, t: _Type) -> Schema:
+        msg = t.message
+        assert msg is not None
+        properties: dict[str, Schema] = {}
+        aliases: dict[int, list[str]] = {}
+        for i, field in enumerate(msg.field):
+            prop = self.field(field)
+            comment = self.index.comment(t.file, (*t.path, _MSG_FIELD, i))
+            if comment:
+                prop = {"description": comment, **prop}
+            names = list(dict.fromkeys([_json_name(field), field.name]))
+            aliases[i] = names
+            for name in names:
+                properties[name] = prop
+        # Names that may not appear together: a field's two spellings (the
+        # json_name excludes the proto name), and any two members of one (real,
+        # not proto3-optional) oneof.
+        exclusive: dict[str, set[str]] = {}
+        for names in aliases.values():
+            for name in names:
+                exclusive[name] = set()
+            exclusive[names[0]].update(names[1:])
+        for oneof_index in range(len(msg.oneof_decl)):
+            members = [
+                i
+                for i, f in enumerate(msg.field)
+                if f.HasField("oneof_index")
+                and f.oneof_index == oneof_index
+                and not f.proto3_optional
+            ]
+            for i in members:
+                others = {n for j in members if j != i for n in aliases[j]}
+                for name in aliases[i]:
+                    exclusive[name].update(others)
+        schema: Schema = {
+            **self._describe(t),
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        # {"not": {}} rather than false: jsonschema then reports the error at
+        # the offending property's path, not at the object's.
+        dependent: dict[str, Schema] = {
+            name: {"properties": {other: {"not": {}} for other in sorted(others)}}
+            for name, others in sorted(exclusive.items())
+            if others
+        }
+        if dependent:
+            schema["dependentSchemas"] = dependent
+        return schema
+
+    def field(self, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
+        if field.label == FDP.LABEL_REPEATED:
+            entry = self._map_entry(field)
+            if entry is not None:
+                key_field, value_field = entry.field[0], entry.field[1]
+                obj: Schema = {
+                    "type": "object",
+                    "additionalProperties": self.value(value_field),
+                }
+                names = self._key_names(key_field.type)
+                if names is not None:
+                    obj["propertyNames"] = names
+                return _nullable(obj)
+            return _nullable({"type": "array", "items": self.value(field)})
+        value = self.value(field)
+        if value == {} or value == {"type": "null"}:
+            return value  # Value and NullValue already take null.
+        return _nullable(value)
+
+    def value(self, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
+        """The schema of one value of the field, null not included."""
+        if field.type in (FDP.TYPE_MESSAGE, FDP.TYPE_GROUP, FDP.TYPE_ENUM):
+            name = field.type_name.lstrip(".")
+            wkt = _wkt(name)
+            if wkt is not None:
+                return wkt
+            return self.ref(name)
+        return _scalar(field.type)
+
+    def _map_entry(
+        self, field: descriptor_pb2.FieldDescriptorProto
+    ) -> descriptor_pb2.DescriptorProto | None:
+        if field.type != FDP.TYPE_MESSAGE:
+            return None
+        t = self.index.types.get(field.type_name.lstrip("."))
+        if t is None or t.message is None or not t.message.options.map_entry:
+            return None
+        return t.message
+
+    @staticmethod
+    def _key_names(kind: int) -> Schema | None:
+        if kind == FDP.TYPE_BOOL:
+            return {"pattern": "^(true|false)$"}
+        if kind in (FDP.TYPE_UINT32, FDP.TYPE_FIXED32, FDP.TYPE_UINT64, FDP.TYPE_FIXED64):
+            return {"pattern": "^[0-9]+$"}
+        if kind in (
+            FDP.TYPE_INT32,
+            FDP.TYPE_SINT32,
+            FDP.TYPE_SFIXED32,
+            FDP.TYPE_INT64,
+            FDP.TYPE_SINT64,
+            FDP.TYPE_SFIXED64,
+        ):
+            return {"pattern": "^-?[0-9]+$"}
+        return None
+
+
+def schemas(image: Image) -> dict[str, Schema]:
+    """Output path (relative, posix) -> schema, for every message of the target files."""
+    index = _Index(image)
+    out: dict[str, Schema] = {}
+    for file in image.target_files():
+        directory = "/".join(file.package.split(".")) if file.package else ""
+        prefix = f"{file.package}." if file.package else ""
+        for t in index.messages_of(file):
+            rel = f"{t.full_name.removeprefix(prefix)}.schema.json"
+            out[f"{directory}/{rel}" if directory else rel] = _Builder(index).root(t)
+    return out
+
+
+def render(schema: Schema) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def build(ws: Workspace, image: Image, out: Path) -> None:
+    out.mkdir(parents=True)
+    for rel, schema in sorted(schemas(image).items()):
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(schema), encoding="utf-8")
