@@ -6,6 +6,7 @@ Every test that compiles runs the real buf from .venv/bin (scripts/setup.sh).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -68,3 +69,39 @@ def make_workspace(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return tmp_path
 
     return make
+
+
+def copy_repo_workspace(dest: Path) -> Path:
+    """This repo's buf.yaml, pyproject.toml and contracts/ in a fresh workspace."""
+    dest.mkdir(parents=True)
+    for name in ("buf.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "contracts", dest / "contracts")
+    return dest
+
+
+def broken_mypy_plugin(directory: Path) -> Path:
+    """A protoc-gen-mypy (and _grpc) that passes the version check, then fails."""
+    plugin = directory / "protoc-gen-mypy"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "mypy-protobuf 5.1.0"; exit 0; fi\n'
+        "echo 'plugin crashed halfway' >&2; exit 1\n"
+    )
+    plugin.chmod(0o755)
+    (directory / "protoc-gen-mypy_grpc").symlink_to(plugin)
+    return plugin
+
+
+def run_contracts_env(*args: str, cwd: Path, env: dict[str, str]) -> CliResult:
+    """run_contracts with extra environment variables."""
+    exe = Path(sys.executable).parent / "contracts"
+    proc = subprocess.run(
+        [str(exe), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, CliResult, run_contracts
+from conftest import (
+    CliResult,
+    broken_mypy_plugin,
+    copy_repo_workspace,
+    run_contracts,
+    run_contracts_env,
+)
 
 from codegen.gen import cache
 from codegen.image import compile_workspace
@@ -18,31 +21,17 @@ from codegen.workspace import Workspace
 
 @pytest.fixture
 def ws_root(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    for name in ("buf.yaml", "pyproject.toml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "contracts", root / "contracts")
+    root = copy_repo_workspace(tmp_path / "ws")
     assert run_contracts("gen", "--target", "python", cwd=root).code == 0
     return root
 
 
 def _gen_with_broken_plugin(root: Path, tmp_path: Path) -> CliResult:
     """Run gen with a mypy plugin that always fails: success means nothing was generated."""
-    broken = tmp_path / "protoc-gen-mypy"
-    broken.write_text(
-        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "mypy-protobuf 5.1.0"; exit 0; fi\nexit 1\n'
+    broken = broken_mypy_plugin(tmp_path)
+    return run_contracts_env(
+        "gen", "--target", "python", cwd=root, env={"CONTRACTS_PROTOC_GEN_MYPY": str(broken)}
     )
-    broken.chmod(0o755)
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "contracts"), "gen", "--target", "python"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CONTRACTS_PROTOC_GEN_MYPY": str(broken)},
-        check=False,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 def test_unchanged_tree_runs_no_generator(ws_root: Path, tmp_path: Path) -> None:

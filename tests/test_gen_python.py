@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_contracts
+from conftest import REPO, broken_mypy_plugin, copy_repo_workspace, run_contracts, run_contracts_env
 
 from codegen.gen import tree
 
@@ -18,11 +17,7 @@ from codegen.gen import tree
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     """The repo's contracts and config in a fresh workspace, generated once."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    for name in ("buf.yaml", "pyproject.toml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "contracts", root / "contracts")
+    root = copy_repo_workspace(tmp_path / "ws")
     result = run_contracts("gen", cwd=root)
     assert result.code == 0, result.stderr
     return root
@@ -77,14 +72,7 @@ def test_check_lists_stale_missing_and_extra_files(repo_copy: Path) -> None:
 
 
 def test_failing_plugin_leaves_previous_tree_intact(repo_copy: Path, tmp_path: Path) -> None:
-    plugin = tmp_path / "protoc-gen-mypy"
-    plugin.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = "--version" ]; then echo "mypy-protobuf 5.1.0"; exit 0; fi\n'
-        "echo 'plugin crashed halfway' >&2; exit 1\n"
-    )
-    plugin.chmod(0o755)
-    (plugin.parent / "protoc-gen-mypy_grpc").symlink_to(plugin)
+    plugin = broken_mypy_plugin(tmp_path)
     proto = repo_copy / "contracts/fleet/tasks/v1/task_payloads.proto"
     proto.write_text(
         proto.read_text().replace("// GenerateReportTask", "// Edited. GenerateReportTask", 1)
@@ -92,16 +80,11 @@ def test_failing_plugin_leaves_previous_tree_intact(repo_copy: Path, tmp_path: P
     out = repo_copy / "generated/python"
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    env_result = subprocess.run(
-        [str(Path(sys.executable).parent / "contracts"), "gen"],
-        cwd=repo_copy,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CONTRACTS_PROTOC_GEN_MYPY": str(plugin)},
-        check=False,
+    env_result = run_contracts_env(
+        "gen", cwd=repo_copy, env={"CONTRACTS_PROTOC_GEN_MYPY": str(plugin)}
     )
 
-    assert env_result.returncode == 2
+    assert env_result.code == 2
     assert "python generation failed" in env_result.stderr
     assert "Traceback" not in env_result.stderr
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
