@@ -128,7 +128,15 @@ def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
     from codegen.gen import generate
 
     ws = Workspace.discover(root=root)
-    results = generate(ws, compile_workspace(ws), list(targets) or None, check=check)
+    # Progress goes to stderr only on a terminal; CI logs get the summary lines.
+    show = sys.stderr.isatty()
+    results = generate(
+        ws,
+        compile_workspace(ws),
+        list(targets) or None,
+        check=check,
+        progress=(lambda line: click.echo(line, err=True)) if show else (lambda _: None),
+    )
     drift = False
     for r in results:
         rel = r.out_dir.relative_to(ws.root).as_posix()

@@ -74,3 +74,18 @@ def test_key_covers_settings_and_generator_code(
     assert cache.key(ws, image, "python") == before
     (fake_dir / "python_target.py").write_text("# changed\n")
     assert cache.key(ws, image, "python") != before
+
+
+def test_progress_reports_each_target_built_and_none_when_fresh(ws_root: Path) -> None:
+    from codegen.gen import generate
+
+    ws = Workspace.discover(root=ws_root)
+    image = compile_workspace(ws)
+    shutil.rmtree(ws_root / ".contracts-cache" / "gen")
+    lines: list[str] = []
+    generate(ws, image, ["python"], check=True, progress=lines.append)
+    assert lines[0] == f"python: generating from {len(image.targets)} file(s)"
+    assert lines[1].startswith("python: generated in ")
+    lines.clear()
+    generate(ws, image, ["python"], check=True, progress=lines.append)
+    assert lines == []

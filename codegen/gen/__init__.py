@@ -9,6 +9,8 @@ whose inputs and committed output are both unchanged since its last run.
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +30,11 @@ class GenResult:
 
 
 def generate(
-    ws: Workspace, image: Image, targets: list[str] | None = None, check: bool = False
+    ws: Workspace,
+    image: Image,
+    targets: list[str] | None = None,
+    check: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> list[GenResult]:
     """Generate every selected target; with check, write nothing and report drift."""
     selected = targets or list(TARGETS)
@@ -52,7 +58,10 @@ def generate(
         # Build every target first: a failure in any leaves every committed tree untouched.
         for name in stale:
             staged = Path(tmp) / name
+            progress(f"{name}: generating from {len(image.targets)} file(s)")
+            started = time.perf_counter()
             TARGETS[name].build(ws, image, staged)
+            progress(f"{name}: generated in {time.perf_counter() - started:.2f} s")
             built.append((name, staged, ws.root / "generated" / name))
         for name, staged, out_dir in built:
             diff = tree.compare(staged, out_dir)
