@@ -40,6 +40,11 @@ class ToolError(ContractsError):
     """An external tool is missing, the wrong version, or failed unexpectedly."""
 
 
+class GenerationError(ContractsError):
+    """The contracts compile but cannot become code as asked: a name the generated
+    code would declare twice, a template that fails, an output folder we cannot write."""
+
+
 def read_config(path: Path, name: str) -> str:
     """A configuration file's text; unreadable or non-UTF-8 files are ConfigErrors."""
     try:

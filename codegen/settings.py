@@ -36,6 +36,8 @@ class LintSettings:
 @dataclass(frozen=True)
 class Settings:
     go_module: str | None = None
+    # Folder of templates overriding the built-in ones by relative name.
+    templates: Path | None = None
     lint: LintSettings = field(default_factory=LintSettings)
     file: Path | None = None
     raw: str = ""
@@ -50,7 +52,7 @@ class Settings:
         return f"{self.file.name} [tool.contracts]"
 
 
-_TOP_KEYS = {"go_module", "lint"}
+_TOP_KEYS = {"go_module", "templates", "lint"}
 _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}
 
 
@@ -78,8 +80,22 @@ def load(pyproject: Path) -> Settings:
             f"{probe.where('go_module')}: go_module {go_module!r} is not a valid Go module path "
             "(lowercase host, then /-separated path elements)"
         )
+    templates = _templates(section.get("templates"), pyproject.parent, probe)
     lint = _lint(section.get("lint", {}), probe)
-    return Settings(go_module=go_module, lint=lint, file=pyproject, raw=text)
+    return Settings(
+        go_module=go_module, templates=templates, lint=lint, file=pyproject, raw=text
+    )
+
+
+def _templates(raw: Any, root: Path, probe: Settings) -> Path | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{probe.where('templates')}: templates must be a folder path")
+    folder = (root / raw).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{probe.where('templates')}: templates folder {raw!r} does not exist")
+    return folder
 
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")

@@ -31,6 +31,13 @@ def key(ws: Workspace, image: Image, target: str) -> str:
     for spec in tools.TOOLS:
         h.update(f"{spec.name}={spec.pinned}\0".encode())
     h.update(f"grpcio-tools={metadata.version('grpcio-tools')}\0".encode())
+    if ws.settings.templates is not None:
+        for source in sorted(ws.settings.templates.rglob("*")):
+            if source.is_file():
+                h.update(
+                    b"override:" + source.relative_to(ws.settings.templates).as_posix().encode()
+                )
+                h.update(b"\0" + source.read_bytes())
     for source in sorted(_GENERATOR_DIR.rglob("*")):
         if source.is_file() and source.suffix in (".py", ".j2"):
             h.update(source.relative_to(_GENERATOR_DIR).as_posix().encode() + b"\0")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,12 @@ class _Type:
 
 
 class _Index:
-    """Every message and enum of the image by full name, with its comments."""
+    """Every message and enum of a set of files by full name, with its comments."""
 
-    def __init__(self, image: Image) -> None:
+    def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
         self.types: dict[str, _Type] = {}
         self._comments: dict[tuple[str, tuple[int, ...]], str] = {}
-        for file in image.descriptor_set.file:
+        for file in files:
             prefix = f"{file.package}." if file.package else ""
             for i, msg in enumerate(file.message_type):
                 self._add_message(file, prefix, msg, (_FILE_MESSAGE, i))
@@ -356,9 +356,17 @@ class _Builder:
 
 def schemas(image: Image) -> dict[str, Schema]:
     """Output path (relative, posix) -> schema, for every message of the target files."""
-    index = _Index(image)
+    return schemas_of(image.descriptor_set.file, [f.name for f in image.target_files()])
+
+
+def schemas_of(
+    files: Sequence[descriptor_pb2.FileDescriptorProto], to_generate: Sequence[str]
+) -> dict[str, Schema]:
+    """schemas() on plain descriptors, as a protoc plugin receives them."""
+    index = _Index(files)
+    by_name = {f.name: f for f in files}
     out: dict[str, Schema] = {}
-    for file in image.target_files():
+    for file in (by_name[name] for name in to_generate):
         directory = "/".join(file.package.split(".")) if file.package else ""
         prefix = f"{file.package}." if file.package else ""
         for t in index.messages_of(file):

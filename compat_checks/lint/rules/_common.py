@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, cast
 
 from google.protobuf import descriptor_pb2, message
 
+from codegen.golang import go_camel_case
 from compat_checks.lint.context import LintContext
 from compat_checks.lint.model import Element, FieldProto, Kind
 
 T = TypeVar("T")
+
+__all__ = ["go_camel_case"]
 
 F = descriptor_pb2.FieldDescriptorProto
 
@@ -97,37 +99,6 @@ def declared_type(element: Element, ctx: LintContext) -> str:
 def tokens(name: str) -> list[str]:
     """The lower-case words of a snake_case name."""
     return [t for t in name.lower().split("_") if t]
-
-
-def is_ascii_lower(c: str) -> bool:
-    return "a" <= c <= "z"
-
-
-@functools.cache
-def go_camel_case(name: str) -> str:
-    """The Go identifier protoc-gen-go derives from a proto name (`get_foo` -> `GetFoo`).
-
-    Words start at `_` or an upper-case letter; `_` before a lower-case letter is
-    dropped, a leading `_` becomes `X`, other `_` and digits are kept as they are.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(name):
-        c = name[i]
-        nxt = name[i + 1] if i + 1 < len(name) else ""
-        if c == "_" and i == 0:
-            out.append("X")
-        elif c == "_" and is_ascii_lower(nxt):
-            pass
-        elif c == "_" or c.isdigit():
-            out.append(c)
-        else:
-            out.append(c.upper() if is_ascii_lower(c) else c)
-            while i + 1 < len(name) and is_ascii_lower(name[i + 1]):
-                i += 1
-                out.append(name[i])
-        i += 1
-    return "".join(out)
 
 
 _memo: weakref.WeakKeyDictionary[LintContext, dict[str, object]] = weakref.WeakKeyDictionary()

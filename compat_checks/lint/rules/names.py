@@ -15,6 +15,7 @@ import keyword
 import posixpath
 from dataclasses import dataclass
 
+from codegen.golang import GO_KEYWORDS
 from compat_checks.findings import Severity
 from compat_checks.lint.context import LintContext
 from compat_checks.lint.model import Element, Kind, Location, option_location
@@ -66,11 +67,6 @@ GO_RENAMED_METHODS = frozenset(
 GO_UNGUARDED_METHOD = "ProtoReflect"
 
 # fmt: off
-GO_KEYWORDS = frozenset([
-    "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough",
-    "for", "func", "go", "goto", "if", "import", "interface", "map", "package", "range",
-    "return", "select", "struct", "switch", "type", "var",
-])
 # go/types Universe: a package of that name shadows the builtin in every importing file.
 GO_PREDECLARED = frozenset([
     "any", "append", "bool", "byte", "cap", "clear", "close", "comparable", "complex",
