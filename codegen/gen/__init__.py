@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen.errors import UsageError
+from codegen.errors import GenerationError, UsageError
 from codegen.gen import cache, go_target, jsonschema_target, python_target, tree
 from codegen.image import Image
 from codegen.workspace import Workspace
@@ -51,6 +51,25 @@ def generate(
             stale.append(name)
     if not stale:
         return results
+    try:
+        return _build_and_swap(ws, image, selected, stale, results, check, progress)
+    except OSError as exc:
+        # A folder we cannot create or rename into: name it, keep what is there.
+        where = Path(exc.filename) if exc.filename else ws.root / "generated"
+        if where.is_relative_to(ws.root):
+            where = where.relative_to(ws.root)
+        raise GenerationError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _build_and_swap(
+    ws: Workspace,
+    image: Image,
+    selected: list[str],
+    stale: list[str],
+    results: list[GenResult],
+    check: bool,
+    progress: Callable[[str], None],
+) -> list[GenResult]:
     staging_parent = ws.root / "generated"
     staging_parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gen-", dir=staging_parent) as tmp:
