@@ -82,9 +82,7 @@ def load(pyproject: Path) -> Settings:
         )
     templates = _templates(section.get("templates"), pyproject.parent, probe)
     lint = _lint(section.get("lint", {}), probe)
-    return Settings(
-        go_module=go_module, templates=templates, lint=lint, file=pyproject, raw=text
-    )
+    return Settings(go_module=go_module, templates=templates, lint=lint, file=pyproject, raw=text)
 
 
 def _templates(raw: Any, root: Path, probe: Settings) -> Path | None:

@@ -89,3 +89,16 @@ def test_progress_reports_each_target_built_and_none_when_fresh(ws_root: Path) -
     lines.clear()
     generate(ws, image, ["python"], check=True, progress=lines.append)
     assert lines == []
+
+
+def test_key_covers_template_files_of_any_suffix(
+    ws_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace.discover(root=ws_root)
+    image = compile_workspace(ws)
+    fake = ws_root / "fake_gen"
+    shutil.copytree(Path(cache.__file__).parent, fake)
+    monkeypatch.setattr(cache, "_GENERATOR_DIR", fake)
+    before = cache.key(ws, image, "go")
+    (fake / "templates/go_client/extra.go.tmpl").write_text("{{ x }}\n")
+    assert cache.key(ws, image, "go") != before

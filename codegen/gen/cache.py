@@ -2,7 +2,8 @@
 changed and its committed output is exactly what it last wrote.
 
 The key covers the image (sources, buf.yaml, buf version), [tool.contracts],
-the generator code and templates, and the pinned plugin versions. The output
+the generator code and templates (every file under codegen/gen, and a
+[tool.contracts] templates override folder), and the pinned plugin versions. The output
 tree's own digest is checked too, so a hand edit under generated/ is never
 mistaken for up to date.
 """
@@ -16,7 +17,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from codegen import tools
+from codegen import noop_stamp, tools
 from codegen.gen import tree
 from codegen.image import Image
 from codegen.workspace import Workspace
@@ -32,21 +33,17 @@ def key(ws: Workspace, image: Image, target: str) -> str:
         h.update(f"{spec.name}={spec.pinned}\0".encode())
     h.update(f"grpcio-tools={metadata.version('grpcio-tools')}\0".encode())
     if ws.settings.templates is not None:
-        for source in sorted(ws.settings.templates.rglob("*")):
-            if source.is_file():
-                h.update(
-                    b"override:" + source.relative_to(ws.settings.templates).as_posix().encode()
-                )
-                h.update(b"\0" + source.read_bytes())
-    for source in sorted(_GENERATOR_DIR.rglob("*")):
-        if source.is_file() and source.suffix in (".py", ".j2"):
-            h.update(source.relative_to(_GENERATOR_DIR).as_posix().encode() + b"\0")
-            h.update(source.read_bytes())
+        # Every file: the template loader reads whatever the override folder holds.
+        override = noop_stamp.sources_digest(ws.settings.templates, skip_droppings=False)
+        h.update(f"override={override}\0".encode())
+    # Every source file of the generators, whatever its suffix (templates too).
+    h.update(f"generator={noop_stamp.sources_digest(_GENERATOR_DIR)}\0".encode())
     return h.hexdigest()
 
 
 def _stamp(ws: Workspace, target: str) -> Path:
-    return ws.cache_dir / "gen" / f"{target}.json"
+    # The no-op stamp re-reads this file without importing us: one layout for both.
+    return noop_stamp.cache_stamp_path(ws.root, target)
 
 
 def is_fresh(ws: Workspace, image: Image, target: str, out_dir: Path) -> bool:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Written next to generated code by tools, never by us: not part of the tree.
-_IGNORED_PARTS = ("__pycache__", ".mypy_cache")
-_IGNORED_SUFFIXES = (".egg-info", ".pyc")
+from codegen import noop_stamp
 
 
 @dataclass
@@ -25,25 +22,14 @@ class TreeDiff:
 
 
 def files(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        return {}
-    out = {}
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(p in _IGNORED_PARTS or p.endswith(_IGNORED_SUFFIXES) for p in rel.parts):
-            continue
-        if path.is_file():
-            out[rel.as_posix()] = path
-    return out
+    """Every file of a tree by relative name, tool droppings (__pycache__, egg-info) excluded."""
+    return noop_stamp.tree_files(root)
 
 
 def digest(root: Path) -> str:
     """One hash over a tree's file names and bytes (tool droppings excluded)."""
-    h = hashlib.sha256()
-    for rel, path in sorted(files(root).items()):
-        data = path.read_bytes()
-        h.update(f"{rel}\0{len(data)}\0".encode() + data)
-    return h.hexdigest()
+    # Shared with the no-op stamp, which checks trees without importing this package.
+    return noop_stamp.tree_digest(root)
 
 
 def compare(new: Path, old: Path) -> TreeDiff:
