@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from codegen import sources
 from codegen.errors import ConfigError, read_config
 
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
@@ -33,9 +34,7 @@ class Module:
 
     def contains(self, workspace_path: str) -> bool:
         """Whether a workspace-relative file belongs to this module (and is not excluded)."""
-        if self.path != "." and not _is_under(workspace_path, self.path):
-            return False
-        return not any(_is_under(workspace_path, ex) for ex in self.excludes)
+        return sources.module_contains(self.path, self.excludes, workspace_path)
 
     def to_module_relative(self, workspace_path: str) -> str:
         return workspace_path if self.path == "." else posixpath.relpath(workspace_path, self.path)
@@ -71,18 +70,15 @@ class BufConfig:
         return json.dumps({"version": self.version, section: body}, sort_keys=True)
 
 
-def _is_under(path: str, prefix: str) -> bool:
-    prefix = prefix.rstrip("/")
-    return path == prefix or path.startswith(prefix + "/")
-
-
 def _rebase_paths(section: dict[str, Any], module_path: str) -> dict[str, Any]:
     # Paths outside the module cannot match its files; dropping them keeps them
     # from matching a same-named module-relative path by accident.
     def rebase(paths: list[str]) -> list[str]:
         # buf accepts `./a/b` and `a/b/` for `a/b`; normalise before comparing.
         normal = [posixpath.normpath(p) for p in paths if isinstance(p, str)]
-        return [posixpath.relpath(p, module_path) for p in normal if _is_under(p, module_path)]
+        return [
+            posixpath.relpath(p, module_path) for p in normal if sources.is_under(p, module_path)
+        ]
 
     out = dict(section)
     for key in _PATH_LIST_KEYS:

@@ -8,7 +8,6 @@ again. An unchanged tree costs one hash of its files and no compiler run.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from codegen import buf, tools
+from codegen import buf, sources, tools
 from codegen.errors import CompileError, Diagnostic, UsageError
 from codegen.workspace import Workspace
 
@@ -79,18 +78,9 @@ class Image:
 
 def content_digest(ws: Workspace) -> tuple[str, dict[str, str]]:
     """Hash of everything that decides the image: sources, buf config, buf version."""
-    h = hashlib.sha256()
-    h.update(f"buf={tools.BUF.pinned}\0".encode())
-    for name in ("buf.yaml", "buf.yml", "buf.lock", "buf.work.yaml"):
-        cfg = ws.root / name
-        if cfg.is_file():
-            h.update(name.encode() + b"\0" + cfg.read_bytes() + b"\0")
-    targets: dict[str, str] = {}
-    for proto in ws.proto_files():
-        data = (ws.root / proto.path).read_bytes()
-        h.update(f"{proto.path}\0{len(data)}\0".encode() + data)
-        targets[proto.name] = proto.path
-    return h.hexdigest(), targets
+    protos = ws.proto_files()
+    digest = sources.image_inputs_digest(ws.root, tools.BUF.pinned, [p.path for p in protos])
+    return digest, {proto.name: proto.path for proto in protos}
 
 
 def compile_workspace(ws: Workspace, use_cache: bool = True) -> Image:

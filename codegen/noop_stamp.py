@@ -36,6 +36,8 @@ import os
 import sys
 from pathlib import Path
 
+from codegen import sources
+
 # typing costs milliseconds to import, and this module exists to save them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,15 +47,9 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 STAMP_NAME = "noop-stamp.json"
-# Workspace discovery looks for these (bufconfig.CONFIG_NAMES) ...
+# Workspace discovery looks for these (bufconfig.CONFIG_NAMES).
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
-# ... and image.content_digest hashes these.
-IMAGE_CONFIG_FILES = ("buf.yaml", "buf.yml", "buf.lock", "buf.work.yaml")
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-# Written next to generated code by tools, never by us: not part of a tree.
-_IGNORED_PARTS = ("__pycache__", ".mypy_cache")
-_IGNORED_SUFFIXES = (".egg-info", ".pyc")
 # python_target runs protoc-gen-mypy_grpc from beside the protoc-gen-mypy it finds.
 _SIBLINGS = {"protoc-gen-mypy": ["protoc-gen-mypy_grpc"]}
 
@@ -71,7 +67,7 @@ class Stale(Exception):
 
 def gen_cache_dir(root: Path) -> Path:
     # Workspace.cache_dir / "gen"; workspace.py imports yaml, so it is spelled out here.
-    return root / ".contracts-cache" / "gen"
+    return root / sources.CACHE_DIR_NAME / "gen"
 
 
 def cache_stamp_path(root: Path, target: str) -> Path:
@@ -83,126 +79,26 @@ def stamp_path(root: Path) -> Path:
     return gen_cache_dir(root) / STAMP_NAME
 
 
-# --- file trees: one walk for the cache, tree.py and the stamp --------------------
-
-
-def _walk(folder: str, prefix: str, skip_droppings: bool, out: list[tuple[str, str]]) -> None:
-    # Same set as Path.rglob("*") + is_file(): hidden files count, symlinked
-    # directories are not entered, symlinks to files are followed.
-    try:
-        with os.scandir(folder) as it:
-            entries = list(it)
-    except PermissionError:
-        return
-    for entry in entries:
-        name = entry.name
-        if skip_droppings and (name in _IGNORED_PARTS or name.endswith(_IGNORED_SUFFIXES)):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            _walk(entry.path, f"{prefix}{name}/", skip_droppings, out)
-        elif entry.is_file():
-            out.append((f"{prefix}{name}", entry.path))
-
-
-def _files(root: Path, skip_droppings: bool = True) -> list[tuple[str, str]]:
-    """(relative posix name, absolute path) of every file under root, sorted by name."""
-    out: list[tuple[str, str]] = []
-    if root.is_dir():
-        _walk(os.fspath(root), "", skip_droppings, out)
-    out.sort()
-    return out
-
-
-def tree_files(root: Path) -> dict[str, Path]:
-    """Every file of a generated tree by relative name, tool droppings excluded."""
-    return {rel: Path(path) for rel, path in _files(root)}
-
-
-def _read(path: str | Path) -> bytes:
-    # os-level reads: a quarter faster than open() on trees of thousands of small files.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        data = os.read(fd, size + 1)
-        if len(data) <= size:
-            return data
-        chunks = [data]  # it grew while we read: take all of it
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _digest(files: list[tuple[str, str]]) -> str:
-    h = hashlib.sha256()
-    for rel, path in files:
-        data = _read(path)
-        h.update(f"{rel}\0{len(data)}\0".encode())
-        h.update(data)
-    return h.hexdigest()
-
-
-def tree_digest(root: Path) -> str:
-    """One hash over a tree's file names and bytes (tool droppings excluded)."""
-    return _digest(_files(root))
-
-
-def sources_digest(folder: Path, skip_droppings: bool = True) -> str:
-    """One hash over the files of a source folder (generator code, templates)."""
-    return _digest(_files(folder, skip_droppings))
-
-
 # --- the inputs fingerprint ------------------------------------------------------
-
-
-def _is_under(path: str, prefix: str) -> bool:
-    # bufconfig._is_under, which Module.contains uses.
-    prefix = prefix.rstrip("/")
-    return path == prefix or path.startswith(prefix + "/")
-
-
-def _contains(module: str, excludes: list[str], rel: str) -> bool:
-    if module != "." and not _is_under(rel, module):
-        return False
-    return not any(_is_under(rel, ex) for ex in excludes)
 
 
 def proto_paths(root: Path, modules: list[tuple[str, list[str]]]) -> list[str]:
     """Workspace.proto_files' paths: every module walked, excludes skipped, sorted."""
     found: list[str] = []
-    root_prefix = os.path.join(os.fspath(root), "")
     for module, excludes in modules:
-        base = root / module
-        if not base.is_dir():
+        if not (root / module).is_dir():
             raise Stale(f"module {module} is not a directory")
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            rel_dir = os.path.join(dirpath, "")[len(root_prefix) :]
-            for filename in filenames:
-                if filename.endswith(".proto"):
-                    rel = rel_dir + filename
-                    if _contains(module, excludes, rel):
-                        found.append(rel)
+        found += sources.proto_paths(root, module, excludes)
     found.sort()
     return found
 
 
 def _image_digest(root: Path, modules: list[tuple[str, list[str]]], buf_pin: str) -> str:
-    """image.content_digest, byte for byte."""
-    h = hashlib.sha256()
-    h.update(f"buf={buf_pin}\0".encode())
-    for name in IMAGE_CONFIG_FILES:
-        cfg = root / name
-        if cfg.is_file():
-            h.update(name.encode() + b"\0" + _read(cfg) + b"\0")
+    """image.content_digest's key, from the same function."""
     paths = proto_paths(root, modules)
     if not paths:
         raise Stale("no .proto files")  # compile_workspace refuses this
-    for rel in paths:
-        data = _read(root / rel)
-        h.update(f"{rel}\0{len(data)}\0".encode() + data)
-    return h.hexdigest()
+    return sources.image_inputs_digest(root, buf_pin, paths)
 
 
 def which(name: str) -> str | None:
@@ -324,19 +220,19 @@ def fingerprint(root: Path, recipe: Recipe) -> Fingerprint:
         raise Stale("bad recipe")
     image_digest = _image_digest(root, _modules(recipe), buf_pin)
     pyproject_file = root / "pyproject.toml"
-    pyproject = _read(pyproject_file) if pyproject_file.is_file() else None
+    pyproject = sources.read_bytes(pyproject_file) if pyproject_file.is_file() else None
     h = hashlib.sha256()
     h.update(f"format={FORMAT}\0".encode())
     h.update(json.dumps(recipe, sort_keys=True).encode() + b"\0")
     h.update(f"image={image_digest}\0".encode())
     h.update(b"pyproject\0" + (b"missing" if pyproject is None else b"=" + pyproject) + b"\0")
-    h.update(f"package={sources_digest(PACKAGE_DIR)}\0".encode())
+    h.update(f"package={sources.sources_digest(PACKAGE_DIR)}\0".encode())
     if templates is not None:
         # settings._templates resolves the folder against the workspace root.
         folder = (root / templates).resolve()
         if not folder.is_dir():
             raise Stale("templates folder missing")
-        h.update(f"templates={folder}\0{sources_digest(folder, False)}\0".encode())
+        h.update(f"templates={folder}\0{sources.sources_digest(folder, False)}\0".encode())
     h.update(b"tools\0" + _tools_part(recipe.get("tools")).encode() + b"\0")
     h.update(b"environment\0" + _environment_part().encode())
     return Fingerprint(h.hexdigest(), image_digest, pyproject)
@@ -395,7 +291,7 @@ def discover_root(root_arg: str | None) -> Path:
 
 
 def _load_stamp(root: Path) -> dict[str, object]:
-    stamp = json.loads(_read(stamp_path(root)))
+    stamp = json.loads(sources.read_bytes(stamp_path(root)))
     if not isinstance(stamp, dict) or stamp.get("format") != FORMAT:
         raise Stale("no stamp of this format")
     return stamp
@@ -407,11 +303,11 @@ def _entry_fresh(root: Path, target: str, entry: Json, inputs: str) -> bool:
     recorded = entry.get("cache_stamp")
     # gen/cache.py must still hold exactly the stamp it held when we vouched for it,
     # and the committed tree must still be the one that stamp describes.
-    current = _read(cache_stamp_path(root, target)).decode()
+    current = sources.read_bytes(cache_stamp_path(root, target)).decode()
     if not isinstance(recorded, str) or current != recorded:
         return False
     tree = json.loads(current).get("tree")
-    return isinstance(tree, str) and tree == tree_digest(root / "generated" / target)
+    return isinstance(tree, str) and tree == sources.tree_digest(root / "generated" / target)
 
 
 def check(root_arg: str | None, targets: list[str]) -> list[str]:
@@ -432,7 +328,7 @@ def check(root_arg: str | None, targets: list[str]) -> list[str]:
     for target in selected:
         if not _entry_fresh(root, target, entries[target], fp.digest):
             raise Stale(f"{target} changed")
-    image = root / ".contracts-cache" / "images" / f"{fp.image_digest}.binpb"
+    image = root / sources.CACHE_DIR_NAME / "images" / f"{fp.image_digest}.binpb"
     if not image.is_file():
         raise Stale("cached image gone")  # the full path would rebuild it
     os.utime(image)  # compile_workspace marks it used, for the cache's pruning
@@ -556,7 +452,7 @@ def record(
         pass
     try:
         for target in fresh:
-            text = _read(cache_stamp_path(root, target)).decode()
+            text = sources.read_bytes(cache_stamp_path(root, target)).decode()
             entries[target] = {"inputs": inputs, "cache_stamp": text}
         body = {
             "format": FORMAT,
@@ -564,20 +460,6 @@ def record(
             "all_targets": all_targets,
             "entries": entries,
         }
-        _write_atomically(stamp_path(root), json.dumps(body, indent=1, sort_keys=True))
+        sources.write_atomically(stamp_path(root), json.dumps(body, indent=1, sort_keys=True))
     except (OSError, ValueError):
         pass  # no stamp only costs the next run its speed
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import tempfile  # slow to import; only the full path writes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".noop-stamp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

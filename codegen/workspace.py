@@ -6,11 +6,10 @@ repo, or on another tree through --root.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import bufconfig, settings
+from codegen import bufconfig, settings, sources
 from codegen.bufconfig import BufConfig, Module
 from codegen.errors import ConfigError, UsageError
 from codegen.settings import Settings
@@ -73,14 +72,8 @@ class Workspace:
                     f"{self.buf.where('path', module.path)}: module path {module.path!r} "
                     "is not a directory"
                 )
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames.sort()
-                for filename in filenames:
-                    if not filename.endswith(".proto"):
-                        continue
-                    rel = (Path(dirpath) / filename).relative_to(self.root).as_posix()
-                    if module.contains(rel):
-                        found.append(ProtoFile(rel, module.to_module_relative(rel), module))
+            for rel in sources.proto_paths(self.root, module.path, module.excludes):
+                found.append(ProtoFile(rel, module.to_module_relative(rel), module))
         found.sort(key=lambda f: f.path)
         return found
 
@@ -93,4 +86,4 @@ class Workspace:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / ".contracts-cache"
+        return self.root / sources.CACHE_DIR_NAME

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, copy_repo_workspace, run_contracts_env, write_tree
 
-from codegen import noop_stamp
+from codegen import noop_stamp, sources
 from codegen.image import content_digest
 from codegen.workspace import Workspace
 
@@ -416,7 +416,7 @@ def test_tree_files_match_rglob_semantics(tmp_path: Path) -> None:
         )
     }
     assert (
-        set(noop_stamp.tree_files(tmp_path))
+        set(sources.tree_files(tmp_path))
         == expected
         == {"a.txt", ".hidden/b.txt", "link.txt", "x/y/e.py"}
     )

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from codegen import noop_stamp, tools
+from codegen import noop_stamp, sources, tools
 from codegen.gen import tree
 from codegen.image import Image
 from codegen.workspace import Workspace
@@ -34,10 +32,10 @@ def key(ws: Workspace, image: Image, target: str) -> str:
     h.update(f"grpcio-tools={metadata.version('grpcio-tools')}\0".encode())
     if ws.settings.templates is not None:
         # Every file: the template loader reads whatever the override folder holds.
-        override = noop_stamp.sources_digest(ws.settings.templates, skip_droppings=False)
+        override = sources.sources_digest(ws.settings.templates, skip_droppings=False)
         h.update(f"override={override}\0".encode())
     # Every source file of the generators, whatever its suffix (templates too).
-    h.update(f"generator={noop_stamp.sources_digest(_GENERATOR_DIR)}\0".encode())
+    h.update(f"generator={sources.sources_digest(_GENERATOR_DIR)}\0".encode())
     return h.hexdigest()
 
 
@@ -57,10 +55,5 @@ def is_fresh(ws: Workspace, image: Image, target: str, out_dir: Path) -> bool:
 
 
 def record(ws: Workspace, image: Image, target: str, out_dir: Path) -> None:
-    path = _stamp(ws, target)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = json.dumps({"key": key(ws, image, target), "tree": tree.digest(out_dir)})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".stamp-")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(body)
-    os.replace(tmp, path)
+    sources.write_atomically(_stamp(ws, target), body)

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen import noop_stamp
+from codegen import sources
 
 
 @dataclass
@@ -23,13 +23,13 @@ class TreeDiff:
 
 def files(root: Path) -> dict[str, Path]:
     """Every file of a tree by relative name, tool droppings (__pycache__, egg-info) excluded."""
-    return noop_stamp.tree_files(root)
+    return sources.tree_files(root)
 
 
 def digest(root: Path) -> str:
     """One hash over a tree's file names and bytes (tool droppings excluded)."""
     # Shared with the no-op stamp, which checks trees without importing this package.
-    return noop_stamp.tree_digest(root)
+    return sources.tree_digest(root)
 
 
 def compare(new: Path, old: Path) -> TreeDiff:
