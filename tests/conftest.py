@@ -105,3 +105,11 @@ def run_contracts_env(*args: str, cwd: Path, env: dict[str, str]) -> CliResult:
         env={**os.environ, **env},
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def go_client_fixture(dest: Path) -> Path:
+    """The Go client fixture workspace (tests/fixtures/go_client) without its goldens."""
+    shutil.copytree(
+        REPO / "tests/fixtures/go_client", dest, ignore=shutil.ignore_patterns("expected")
+    )
+    return dest

@@ -71,6 +71,16 @@ def test_plugin_may_not_write_outside_its_folder(image: Image, tmp_path: Path) -
     assert not (tmp_path / "escaped.txt").exists()
 
 
+def test_two_plugins_may_not_write_the_same_file(image: Image, tmp_path: Path) -> None:
+    body = "f = res.file.add(); f.name = 'same.txt'; f.content = 'x'"
+    runs = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        runs.append(plugin.PluginRun(name, _plugin(tmp_path / name, body)))
+    with pytest.raises(ToolError, match=r"protoc-gen-two wrote same\.txt, which another"):
+        plugin.run(image, runs, tmp_path / "out")
+
+
 def test_buf_private_image_data_never_reaches_plugins(image: Image, tmp_path: Path) -> None:
     # protoc-gen-go embeds each raw file descriptor in its output; buf's image
     # extension (an unknown field to everyone else) must be stripped first.

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_contracts
+from conftest import REPO, go_client_fixture, run_contracts
 
 from codegen.errors import UsageError
 from codegen.gen import go_client
@@ -55,8 +55,7 @@ FIXTURE = REPO / "tests/fixtures/go_client"
 
 
 def _fixture_image(tmp_path: Path) -> tuple[Workspace, Image]:
-    root = tmp_path / "ws"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("expected"))
+    root = go_client_fixture(tmp_path / "ws")
     ws = Workspace.discover(root)
     return ws, compile_workspace(ws)
 
@@ -93,8 +92,7 @@ def test_golden_fixture_output(tmp_path: Path) -> None:
 
 def test_fixture_module_builds_vets_and_is_gofmt_clean(tmp_path: Path) -> None:
     """All four RPC kinds, nested and imported types, well-known types, deprecation."""
-    root = tmp_path / "ws"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("expected"))
+    root = go_client_fixture(tmp_path / "ws")
     result = run_contracts("gen", "--target", "go", cwd=root)
     assert result.code == 0, result.stderr
     module = root / "generated/go"
@@ -165,8 +163,7 @@ def _override(root: Path, body: str) -> None:
 
 
 def test_template_override_replaces_the_builtin(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("expected"))
+    root = go_client_fixture(tmp_path / "ws")
     builtin = (BUILTIN_DIR / "go_client/options.go.j2").read_text()
     _override(root, builtin.replace("10 * time.Second", "3 * time.Second"))
     result = run_contracts("gen", "--target", "go", cwd=root)
@@ -198,8 +195,7 @@ def test_template_override_replaces_the_builtin(tmp_path: Path) -> None:
 def test_template_error_names_file_and_line_and_writes_nothing(
     tmp_path: Path, body: str, message: str
 ) -> None:
-    root = tmp_path / "ws"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("expected"))
+    root = go_client_fixture(tmp_path / "ws")
     assert run_contracts("gen", "--target", "go", cwd=root).code == 0
     before = {p: p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()}
     _override(root, body)

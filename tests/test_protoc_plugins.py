@@ -3,12 +3,11 @@ writes the same bytes as `contracts gen`."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, run_contracts
+from conftest import REPO, go_client_fixture, run_contracts
 from google.protobuf.compiler import plugin_pb2
 
 BIN = Path(sys.executable).parent
@@ -99,10 +98,7 @@ def test_buf_generate_shows_a_missing_go_package_as_a_plugin_error(tmp_path: Pat
 
 
 def test_contracts_gen_and_plugin_agree_on_the_fixture(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
-    shutil.copytree(
-        REPO / "tests/fixtures/go_client", root, ignore=shutil.ignore_patterns("expected")
-    )
+    root = go_client_fixture(tmp_path / "ws")
     assert run_contracts("gen", "--target", "go", cwd=root).code == 0
     proc = _buf_generate(
         tmp_path,

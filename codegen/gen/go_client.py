@@ -31,7 +31,6 @@ FILE_SUFFIX = "_client.go"
 
 # Source-info path components (descriptor.proto field numbers).
 _FILE_SERVICE, _SERVICE_METHOD = 6, 2
-_FILE_MESSAGE, _FILE_ENUM, _MSG_NESTED, _MSG_ENUM = 4, 5, 3, 4
 
 _EXPORTED_DECL = re.compile(r"^(?:func|type|var|const) ([A-Z]\w*)|^\t([A-Z]\w*)\s+=", re.M)
 
@@ -148,9 +147,11 @@ def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...],
 
 
 def _doc(comment: str, fallback: str, deprecated: bool) -> list[str]:
-    lines = doc_comment(comment) if comment.strip() else [f"// {fallback}"]
+    """A proto comment as Go doc lines; the fallback sentence when it is empty."""
+    fallback_lines = [f"// {fallback}"] if fallback else []
+    lines = doc_comment(comment) if comment.strip() else fallback_lines
     if deprecated:
-        lines += ["//", "// Deprecated: Do not use."]
+        lines += [*(["//"] if lines else []), "// Deprecated: Do not use."]
     return lines
 
 
@@ -180,10 +181,7 @@ def _services(
                     ),
                 )
             )
-        comment = comments.get((_FILE_SERVICE, s_index), "")
-        doc = doc_comment(comment) if comment.strip() else []
-        if svc.options.deprecated:
-            doc += [*(["//"] if doc else []), "// Deprecated: Do not use."]
+        doc = _doc(comments.get((_FILE_SERVICE, s_index), ""), "", svc.options.deprecated)
         yield Service(go_name, full_name, doc, methods, svc.options.deprecated)
 
 
@@ -238,7 +236,8 @@ def generate(
     by_name = {f.name: f for f in files}
     index = _TypeIndex(files)
     out: dict[str, str] = {}
-    packages: dict[str, tuple[GoPackage, str, list[str]]] = {}  # import path -> dir, services
+    # (file, its Go package, output folder) of every file with services.
+    placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]] = []
     for name in to_generate:
         file = by_name[name]
         if not file.service:
@@ -261,37 +260,30 @@ def generate(
             imports=imports,
             services=go_file.services,
         )
-        entry = packages.setdefault(pkg.import_path, (pkg, directory, []))
-        entry[2].extend(s.go_name for s in go_file.services)
-    for pkg, directory, _ in packages.values():
+        placed.append((file, pkg, directory))
+    # One options file per Go package, however many of its files have services.
+    for directory, package in {d: pkg.name for _, pkg, d in placed}.items():
         out[_join(directory, OPTIONS_FILE)] = templates.render(
-            "go_client/options.go.j2", generator=GENERATOR, package=pkg.name
+            "go_client/options.go.j2", generator=GENERATOR, package=package
         )
-    _check_collisions(out, files, to_generate, index, params)
+    _check_collisions(out, placed, index)
     return out
 
 
 def _check_collisions(
     out: dict[str, str],
-    files: Sequence[descriptor_pb2.FileDescriptorProto],
-    to_generate: Sequence[str],
+    placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]],
     index: _TypeIndex,
-    params: Parameters,
 ) -> None:
     """A declared message or enum whose Go name our clients also declare would
     not compile; say so here, naming the proto element, not later in `go build`."""
-    by_name = {f.name: f for f in files}
     declared: dict[str, dict[str, str]] = {}  # directory -> Go identifier -> output file
     for path, source in out.items():
         names = declared.setdefault(posixpath.dirname(path), {})
         for match in _EXPORTED_DECL.finditer(source):
             names[match.group(1) or match.group(2)] = path
-    for name in to_generate:
-        file = by_name[name]
-        if not file.service:
-            continue
-        pkg = go_package(file.name, file.options.go_package)
-        ours = declared.get(_output_dir(file, pkg, params), {})
+    for file, pkg, directory in placed:
+        ours = declared.get(directory, {})
         clashes = sorted(index.package_names.get(pkg.import_path, set()) & set(ours))
         if clashes:
             clash = clashes[0]

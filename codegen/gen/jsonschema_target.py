@@ -19,6 +19,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
+from codegen.gen import tree
 from codegen.image import Image
 from codegen.workspace import Workspace
 
@@ -381,7 +382,5 @@ def render(schema: Schema) -> str:
 
 def build(ws: Workspace, image: Image, out: Path) -> None:
     out.mkdir(parents=True)
-    for rel, schema in sorted(schemas(image).items()):
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(schema), encoding="utf-8")
+    files = {rel: render(schema) for rel, schema in schemas(image).items()}
+    tree.write_files(out, files, "the jsonschema target")

@@ -15,6 +15,7 @@ from pathlib import Path
 from google.protobuf.compiler import plugin_pb2
 
 from codegen.errors import ToolError
+from codegen.gen import tree
 from codegen.image import Image
 
 # Features a plugin must declare before it may see files that use them.
@@ -65,13 +66,7 @@ def run(image: Image, runs: list[PluginRun], out: Path) -> None:
     with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
         responses = list(pool.map(one, runs))
     for run_, response in zip(runs, responses, strict=True):
-        for file in response.file:
-            if file.insertion_point:
-                raise ToolError(f"protoc-gen-{run_.name}: insertion points are not supported")
-            target = (out / file.name).resolve()
-            if not target.is_relative_to(out.resolve()):
-                raise ToolError(
-                    f"protoc-gen-{run_.name} tried to write outside its folder: {file.name}"
-                )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(file.content, encoding="utf-8")
+        if any(file.insertion_point for file in response.file):
+            raise ToolError(f"protoc-gen-{run_.name}: insertion points are not supported")
+        files = {file.name: file.content for file in response.file}
+        tree.write_files(out, files, f"protoc-gen-{run_.name}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegen import sources
+from codegen.errors import ToolError
 
 
 @dataclass
@@ -61,3 +62,17 @@ def swap_in(staged: Path, out_dir: Path) -> None:
             os.rename(backup, out_dir)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_files(out: Path, files: dict[str, str], writer: str) -> None:
+    """Write a generator's files under out, as protoc would: never outside it, and
+    never a file another generator (or this one) already wrote."""
+    root = out.resolve()
+    for rel, content in files.items():
+        path = (out / rel).resolve()
+        if not path.is_relative_to(root):
+            raise ToolError(f"{writer} tried to write outside its folder: {rel}")
+        if path.exists():
+            raise ToolError(f"{writer} wrote {rel}, which another generator already wrote")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
