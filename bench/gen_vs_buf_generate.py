@@ -130,7 +130,7 @@ class Result:
 FULL_PATH = [
     sys.executable,
     "-c",
-    "import sys; sys.argv[0] = 'contracts'; from codegen.cli import main; main()",
+    "import sys; sys.argv[0] = 'contracts'; from contracts_cli.cli import main; main()",
 ]
 
 

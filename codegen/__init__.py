@@ -1,4 +1,3 @@
-"""The contracts toolchain: workspace discovery, the compile step, tools and the CLI.
-
-The checks (lint rules, breaking-change classification) live in `compat_checks`.
-"""
+"""Code generation from the compiled image: `contracts gen` targets (Python, Go,
+JSON Schema), the templated Go clients, and the no-op stamp. Imports only
+`contracts_core` (see tests/test_layers.py)."""

@@ -3,7 +3,7 @@
 Why this exists: a `contracts gen` that finds nothing to do spent ~0.2 s
 importing click, protobuf, yaml and importlib.metadata just to learn that,
 longer than `buf generate` takes to do real work. The console script
-(`codegen.entry`) asks `answer()` first; it imports only os, sys, json, hashlib
+(`contracts_cli.entry`) asks `answer()` first; it imports only os, sys, json, hashlib
 and pathlib, recomputes a fingerprint of everything generation depends on, and
 compares it with the stamp the full path wrote after its last successful run.
 
@@ -36,20 +36,21 @@ import os
 import sys
 from pathlib import Path
 
-from codegen import sources
+from contracts_core import sources
 
 # typing costs milliseconds to import, and this module exists to save them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from codegen.workspace import Workspace
+    from contracts_core.workspace import Workspace
 
 FORMAT = 1
 STAMP_NAME = "noop-stamp.json"
 # Workspace discovery looks for these (bufconfig.CONFIG_NAMES).
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
-PACKAGE_DIR = Path(__file__).resolve().parent
+# The toolchain code generation runs: the generators and the core they import.
+PACKAGE_DIRS = (Path(__file__).resolve().parent, Path(sources.__file__).resolve().parent)
 # python_target runs protoc-gen-mypy_grpc from beside the protoc-gen-mypy it finds.
 _SIBLINGS = {"protoc-gen-mypy": ["protoc-gen-mypy_grpc"]}
 
@@ -226,7 +227,8 @@ def fingerprint(root: Path, recipe: Recipe) -> Fingerprint:
     h.update(json.dumps(recipe, sort_keys=True).encode() + b"\0")
     h.update(f"image={image_digest}\0".encode())
     h.update(b"pyproject\0" + (b"missing" if pyproject is None else b"=" + pyproject) + b"\0")
-    h.update(f"package={sources.sources_digest(PACKAGE_DIR)}\0".encode())
+    for folder in PACKAGE_DIRS:
+        h.update(f"package={sources.sources_digest(folder)}\0".encode())
     if templates is not None:
         # settings._templates resolves the folder against the workspace root.
         folder = (root / templates).resolve()
@@ -366,7 +368,7 @@ def _recipe(ws: Workspace) -> Recipe | None:
     import shutil
     import tomllib
 
-    from codegen import tools
+    from contracts_core import tools
 
     templates: object = None
     if ws.settings.templates is not None:
@@ -412,7 +414,7 @@ def take_snapshot(ws: Workspace, rediscover: Callable[[], Workspace]) -> Snapsho
     # The settings the full path parsed must be the text we hashed.
     if raw != (ws.settings.raw if ws.settings.file is not None else None):
         return None
-    from codegen.errors import ContractsError
+    from contracts_core.errors import ContractsError
 
     try:
         if rediscover() != ws:

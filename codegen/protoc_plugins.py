@@ -19,9 +19,9 @@ from pathlib import Path
 
 from google.protobuf.compiler import plugin_pb2
 
-from codegen.errors import ContractsError, UsageError
 from codegen.gen import go_client, jsonschema_target
 from codegen.gen.templates import Templates
+from contracts_core.errors import ContractsError, UsageError
 
 Request = plugin_pb2.CodeGeneratorRequest
 Generate = Callable[[Request], dict[str, str]]

@@ -444,10 +444,10 @@ def test_baseline_is_not_extracted_inside_the_workspace(
 ) -> None:
     # With the module at the workspace root, baseline copies of the protos inside
     # the workspace would be compiled by any other command running meanwhile.
-    from codegen.image import build_image as real_build
-    from codegen.image import compile_workspace
-    from codegen.workspace import Workspace
     from compat_checks.breaking import baseline, run_breaking
+    from contracts_core.image import build_image as real_build
+    from contracts_core.image import compile_workspace
+    from contracts_core.workspace import Workspace
 
     root = tmp_path / "repo"
     init_repo(root)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_contracts
 
-from compat_checks.findings import Severity
 from compat_checks.lint.registry import all_rules
+from contracts_core.findings import Severity
 
 MakeWorkspace = Callable[[dict[str, str]], Path]
 

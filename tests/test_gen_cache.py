@@ -15,8 +15,8 @@ from conftest import (
 )
 
 from codegen.gen import cache
-from codegen.image import compile_workspace
-from codegen.workspace import Workspace
+from contracts_core.image import compile_workspace
+from contracts_core.workspace import Workspace
 
 
 @pytest.fixture

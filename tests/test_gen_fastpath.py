@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, copy_repo_workspace, run_contracts_env, write_tree
 
-from codegen import noop_stamp, sources
-from codegen.image import content_digest
-from codegen.workspace import Workspace
+from codegen import noop_stamp
+from contracts_core import sources
+from contracts_core.image import content_digest
+from contracts_core.workspace import Workspace
 
 ALL = ("python", "go", "jsonschema")
 UP_TO_DATE = "".join(f"{t}: up to date (generated/{t})\n" for t in ALL)
@@ -325,15 +326,17 @@ def test_fingerprint_covers_generator_code_and_templates(
     ws_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recipe, before = _recipe_and_fingerprint(ws_root)
-    package = tmp_path / "codegen"
-    shutil.copytree(noop_stamp.PACKAGE_DIR, package)
-    monkeypatch.setattr(noop_stamp, "PACKAGE_DIR", package)
+    package, core = tmp_path / "codegen", tmp_path / "contracts_core"
+    for copy, original in zip((package, core), noop_stamp.PACKAGE_DIRS, strict=True):
+        shutil.copytree(original, copy)
+    monkeypatch.setattr(noop_stamp, "PACKAGE_DIRS", (package, core))
     assert noop_stamp.fingerprint(ws_root, recipe).digest == before
     edits = [
         ("gen/python_target.py", "# changed\n"),
         ("gen/templates/go_client/service.go.j2", "{# changed #}\n"),
         ("gen/templates/go_client/new_template.go.tmpl", "new\n"),
-        ("bufconfig.py", "# changed\n"),
+        ("../contracts_core/bufconfig.py", "# changed\n"),
+        ("../contracts_core/golang.py", "# changed\n"),
     ]
     seen = {before}
     for rel, text in edits:

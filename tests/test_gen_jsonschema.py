@@ -21,8 +21,8 @@ from google.protobuf import (
 )
 
 from codegen.gen import jsonschema_target, tree
-from codegen.image import Image, compile_workspace
-from codegen.workspace import Workspace
+from contracts_core.image import Image, compile_workspace
+from contracts_core.workspace import Workspace
 
 FIXTURE = Path(__file__).parent / "fixtures" / "jsonschema"
 FD = descriptor.FieldDescriptor

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from codegen.errors import ToolError
 from codegen.gen import plugin
-from codegen.image import Image, compile_workspace
-from codegen.workspace import Workspace
+from contracts_core.errors import ToolError
+from contracts_core.image import Image, compile_workspace
+from contracts_core.workspace import Workspace
 
 PLUGIN = """#!{python}
 import sys

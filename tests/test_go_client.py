@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import REPO, go_client_fixture, run_contracts
 
-from codegen.errors import UsageError
 from codegen.gen import go_client
 from codegen.gen.templates import BUILTIN_DIR, Templates
-from codegen.golang import doc_comment
-from codegen.image import Image, compile_workspace
-from codegen.workspace import Workspace
+from contracts_core.errors import UsageError
+from contracts_core.golang import doc_comment
+from contracts_core.image import Image, compile_workspace
+from contracts_core.workspace import Workspace
 
 INTEROP = REPO / "tests/interop"
 

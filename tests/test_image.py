@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from conftest import REPO, run_contracts, write_tree
 
-from codegen import buf
-from codegen.errors import CompileError
-from codegen.image import compile_workspace, content_digest
-from codegen.workspace import Workspace
 from compat_checks.lint.engine import buf_lint_invocations
+from contracts_core import buf
+from contracts_core.errors import CompileError
+from contracts_core.image import compile_workspace, content_digest
+from contracts_core.workspace import Workspace
 
 MakeWorkspace = Callable[[dict[str, str]], Path]
 

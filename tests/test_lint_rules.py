@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codegen.cli import main
-from codegen.errors import ConfigError
-from codegen.image import Image, compile_workspace
-from codegen.workspace import Workspace
-from compat_checks.findings import Finding
 from compat_checks.lint.engine import active_rules, check_image
-from compat_checks.lint.model import Kind, walk
 from compat_checks.lint.registry import all_rules
 from compat_checks.lint.rules._common import go_camel_case
+from contracts_cli.cli import main
+from contracts_core.descriptors import Kind, walk
+from contracts_core.errors import ConfigError
+from contracts_core.findings import Finding
+from contracts_core.image import Image, compile_workspace
+from contracts_core.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
@@ -66,6 +66,27 @@ def test_every_rule_has_fixtures_and_docs() -> None:
         assert rule.id in listed, f"no fixture triggers {rule.id}"
         for doc in (rule.rationale, rule.fix):
             assert doc.strip() and "\n" not in doc, f"{rule.id}: rationale and fix are one line"
+
+
+def test_every_fixture_folder_has_a_rule() -> None:
+    """A fixture folder whose rule is gone (renamed, or its module no longer loaded)
+    would otherwise keep passing against an expected.txt of nothing."""
+    known = set(all_rules()) | {SUPPRESSION_FOLDER, "CONFIG"}
+    assert set(FOLDERS) <= known, f"fixture folders without a rule: {set(FOLDERS) - known}"
+
+
+def test_every_rules_module_registers_rules() -> None:
+    import pkgutil
+
+    import compat_checks.lint.rules as package
+
+    modules = {
+        f"{package.__name__}.{m.name}"
+        for m in pkgutil.iter_modules(package.__path__)
+        if not m.name.startswith("_")
+    }
+    registering = {r.check.__module__ for r in all_rules().values()}
+    assert modules == registering, modules ^ registering
 
 
 def test_messages_name_the_element(tmp_path: Path) -> None:

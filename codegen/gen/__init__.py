@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen.errors import GenerationError, UsageError
 from codegen.gen import cache, go_target, jsonschema_target, python_target, tree
-from codegen.image import Image
-from codegen.workspace import Workspace
+from contracts_core.errors import GenerationError, UsageError
+from contracts_core.image import Image
+from contracts_core.workspace import Workspace
 
 TARGETS = {"python": python_target, "go": go_target, "jsonschema": jsonschema_target}
 

@@ -15,10 +15,11 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from codegen import noop_stamp, sources, tools
+from codegen import noop_stamp
 from codegen.gen import tree
-from codegen.image import Image
-from codegen.workspace import Workspace
+from contracts_core import sources, tools
+from contracts_core.image import Image
+from contracts_core.workspace import Workspace
 
 _GENERATOR_DIR = Path(__file__).resolve().parent
 

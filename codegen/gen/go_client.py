@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
-from codegen.errors import GenerationError, UsageError
 from codegen.gen.templates import Templates
-from codegen.golang import GoPackage, doc_comment, go_camel_case, go_package
+from contracts_core.errors import GenerationError, UsageError
+from contracts_core.golang import GoPackage, doc_comment, go_camel_case, go_package
 
 GENERATOR = "protoc-gen-contracts-go-client"
 OPTIONS_FILE = "client_options.go"

@@ -10,12 +10,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from codegen import tools
-from codegen.errors import ConfigError, ToolError
 from codegen.gen import go_client, plugin, tree
 from codegen.gen.templates import Templates
-from codegen.image import Image
-from codegen.workspace import Workspace
+from contracts_core import tools
+from contracts_core.errors import ConfigError, ToolError
+from contracts_core.image import Image
+from contracts_core.workspace import Workspace
 
 # Runtime libraries the generated code needs; `go mod tidy` adds what they need.
 _REQUIRES = {

@@ -20,8 +20,8 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from codegen.gen import tree
-from codegen.image import Image
-from codegen.workspace import Workspace
+from contracts_core.image import Image
+from contracts_core.workspace import Workspace
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from google.protobuf.compiler import plugin_pb2
 
-from codegen.errors import ToolError
 from codegen.gen import tree
-from codegen.image import Image
+from contracts_core.errors import ToolError
+from contracts_core.image import Image
 
 # Features a plugin must declare before it may see files that use them.
 _PROTO3_OPTIONAL = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL

@@ -7,8 +7,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen import sources
-from codegen.errors import ToolError
+from contracts_core import sources
+from contracts_core.errors import ToolError
 
 
 @dataclass

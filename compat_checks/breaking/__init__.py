@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from codegen import buf
-from codegen.image import Image
-from codegen.workspace import Workspace
 from compat_checks.breaking import audience, baseline
-from compat_checks.findings import Finding
+from contracts_core import buf
+from contracts_core.findings import Finding
+from contracts_core.image import Image
+from contracts_core.workspace import Workspace
 
 _QUOTED = re.compile(r'"([^"]*)"')
 
@@ -26,7 +26,7 @@ def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Findi
                 quoted = _QUOTED.findall(d.message)
                 path = quoted[0] if quoted else ""
             file = _workspace_path(ws, path, image, old)
-            findings.append(Finding.from_buf(d, file, audience.classify(d.rule, d, old, image)))
+            findings.append(d.finding(file, audience.classify(d.rule, d, old, image)))
     return sorted(set(findings), key=Finding.sort_key)
 
 

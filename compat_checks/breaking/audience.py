@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 
-from codegen.buf import BufDiagnostic
-from codegen.image import Image
-from compat_checks.findings import Audience
-from compat_checks.lint.model import Element, Kind, walk
+from contracts_core.buf import BufDiagnostic
+from contracts_core.descriptors import Element, Kind, walk
+from contracts_core.findings import Audience
+from contracts_core.image import Image
 
 GO, PY, JSON, WIRE = Audience.GO_SOURCE, Audience.PYTHON_SOURCE, Audience.JSON, Audience.WIRE
 SOURCE = (GO, PY)

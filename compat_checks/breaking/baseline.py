@@ -15,9 +15,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from codegen import bufconfig, tools
-from codegen.errors import CompileError, UsageError
-from codegen.image import (
+from contracts_core import bufconfig, tools
+from contracts_core.errors import CompileError, UsageError
+from contracts_core.image import (
     Image,
     build_image,
     compile_workspace,
@@ -25,7 +25,7 @@ from codegen.image import (
     load_image_file,
     prune,
 )
-from codegen.workspace import Workspace
+from contracts_core.workspace import Workspace
 
 DEFAULT_BRANCHES = ("main", "origin/main")
 

@@ -6,8 +6,8 @@ import fnmatch
 import functools
 from collections.abc import Iterable
 
-from codegen.settings import LintSettings
-from compat_checks.lint.model import Element, FileProto, Kind, walk
+from contracts_core.descriptors import Element, FileProto, Kind, walk
+from contracts_core.settings import LintSettings
 
 
 class LintContext:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from codegen import buf
-from codegen.errors import ConfigError
-from codegen.image import Image
-from codegen.settings import LintSettings
-from codegen.workspace import Workspace
-from compat_checks.findings import Finding, Severity
 from compat_checks.lint import suppress
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Kind, Location
 from compat_checks.lint.registry import Rule, all_rules
+from contracts_core import buf
+from contracts_core.descriptors import Kind, Location
+from contracts_core.errors import ConfigError
+from contracts_core.findings import Finding, Severity
+from contracts_core.image import Image
+from contracts_core.settings import LintSettings
+from contracts_core.workspace import Workspace
 
 REASON_MISSING = "SUPPRESSION_REASON_MISSING"
 UNKNOWN_RULE = "SUPPRESSION_UNKNOWN_RULE"
@@ -26,7 +26,7 @@ def run_lint(ws: Workspace, image: Image) -> list[Finding]:
     running = [buf.BufProcess(args, cwd=ws.root) for args in buf_lint_invocations(ws, image)]
     ours = check_image(image, ws, rules)
     theirs = [
-        Finding.from_buf(d, image.workspace_path(d.path))
+        d.finding(image.workspace_path(d.path))
         for process in running
         for d in process.wait().diagnostics
     ]

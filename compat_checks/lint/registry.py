@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compat_checks.findings import Severity
-from compat_checks.lint.model import Element, Kind, Location
+from contracts_core.descriptors import Element, Kind, Location
+from contracts_core.findings import Severity
 
 if TYPE_CHECKING:
     from compat_checks.lint.context import LintContext

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from compat_checks.lint.model import Element
+from contracts_core.descriptors import Element
 
 DIRECTIVE_BYTES = b"contracts:ignore"
 _DIRECTIVE = re.compile(r"^[ \t]*contracts:ignore(?P<rest>[^\n]*)", re.MULTILINE)

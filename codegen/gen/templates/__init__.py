@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from codegen.errors import GenerationError
+from contracts_core.errors import GenerationError
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 

@@ -8,9 +8,9 @@ from typing import TypeVar, cast
 
 from google.protobuf import descriptor_pb2, message
 
-from codegen.golang import go_camel_case
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Element, FieldProto, Kind
+from contracts_core.descriptors import Element, FieldProto, Kind
+from contracts_core.golang import go_camel_case
 
 T = TypeVar("T")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from compat_checks.findings import Severity
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Element, Kind
 from compat_checks.lint.registry import rule
 from compat_checks.lint.rules._common import rpc_responses, tokens
+from contracts_core.descriptors import Element, Kind
+from contracts_core.findings import Severity
 
 # Whole names that report an outcome, and last words that do (`last_error`), while
 # `error_count` or `error_rate` (metrics about errors) do not.

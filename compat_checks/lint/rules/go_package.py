@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import posixpath
 
-from compat_checks.findings import Severity
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Element, Kind, option_location
 from compat_checks.lint.registry import Verdict, rule
+from contracts_core.descriptors import Element, Kind, option_location
+from contracts_core.findings import Severity
 
 _GO_PACKAGE_OPTION = 11  # FileOptions.go_package
 

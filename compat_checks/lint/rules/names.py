@@ -15,10 +15,7 @@ import keyword
 import posixpath
 from dataclasses import dataclass
 
-from codegen.golang import GO_KEYWORDS
-from compat_checks.findings import Severity
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Element, Kind, Location, option_location
 from compat_checks.lint.registry import Verdict, rule
 from compat_checks.lint.rules._common import (
     PY_MESSAGE_ATTRS,
@@ -27,6 +24,9 @@ from compat_checks.lint.rules._common import (
     in_map_entry,
     per_run,
 )
+from contracts_core.descriptors import Element, Kind, Location, option_location
+from contracts_core.findings import Severity
+from contracts_core.golang import GO_KEYWORDS
 
 # Hard keywords only: `match`, `case`, `type` and `_` are soft keywords and work as names.
 PY_KEYWORDS = frozenset(keyword.kwlist)

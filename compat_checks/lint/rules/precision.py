@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import descriptor_pb2
 
-from compat_checks.findings import Severity
 from compat_checks.lint.context import LintContext
-from compat_checks.lint.model import Element, Kind
 from compat_checks.lint.registry import rule
 from compat_checks.lint.rules._common import (
     INT64_TYPES,
@@ -16,6 +14,8 @@ from compat_checks.lint.rules._common import (
     tokens,
     value_field,
 )
+from contracts_core.descriptors import Element, Kind
+from contracts_core.findings import Severity
 
 
 @rule(

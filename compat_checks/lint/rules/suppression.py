@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compat_checks.findings import Severity
-from compat_checks.lint.model import Element
 from compat_checks.lint.registry import rule
+from contracts_core.descriptors import Element
+from contracts_core.findings import Severity
 
 _NO_KINDS: tuple[()] = ()
 

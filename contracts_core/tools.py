@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.errors import ToolError
+from contracts_core.errors import ToolError
 
 SETUP_HINT = "run scripts/setup.sh from the repository root"
 

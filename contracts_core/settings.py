@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codegen.errors import ConfigError, read_config
+from contracts_core.errors import ConfigError, read_config
 
 _SEVERITIES = ("error", "warning")
 _GO_MODULE = re.compile(r"^[a-z0-9.\-]+(/[A-Za-z0-9._~\-]+)*$")

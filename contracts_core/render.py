@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from compat_checks.findings import Finding, Severity
+from contracts_core.findings import Finding, Severity
 
 FORMATS = ("text", "json", "github")
 

@@ -21,6 +21,6 @@ def main() -> None:
             sys.stderr.write("".join(f"{line}\n" for line in lines))
             sys.stderr.flush()
             return
-    from codegen.cli import main as cli_main
+    from contracts_cli.cli import main as cli_main
 
     cli_main()

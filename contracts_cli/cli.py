@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import click
 
-from codegen import tools
-from codegen.errors import ContractsError, ExitCode
-from codegen.image import compile_workspace
-from codegen.workspace import Workspace
-from compat_checks.findings import Finding, Severity
-from compat_checks.render import FORMATS, render
+from contracts_core import tools
+from contracts_core.errors import ContractsError, ExitCode
+from contracts_core.findings import Finding, Severity
+from contracts_core.image import compile_workspace
+from contracts_core.render import FORMATS, render
+from contracts_core.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 

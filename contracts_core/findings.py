@@ -1,15 +1,14 @@
 """Findings: the one result type of lint, breaking and compatibility checks.
 
 Every output format renders this type; nothing downstream knows which check
-produced a finding except through `source` and `rule`.
+produced a finding except through `source` and `rule`. This module is a leaf
+(standard library only): a registry service imports it without the toolchain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-from codegen.buf import BufDiagnostic
 
 
 class Severity(StrEnum):
@@ -52,11 +51,3 @@ class Finding:
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.column, self.rule, self.message)
-
-    @classmethod
-    def from_buf(
-        cls, diagnostic: BufDiagnostic, file: str, breaks: tuple[Audience, ...] = ()
-    ) -> Finding:
-        """A buf lint or breaking diagnostic, repositioned in the workspace."""
-        d = diagnostic
-        return cls(file, d.line, d.column, d.rule, d.message, Severity.ERROR, "buf", "", breaks)

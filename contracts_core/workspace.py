@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import bufconfig, settings, sources
-from codegen.bufconfig import BufConfig, Module
-from codegen.errors import ConfigError, UsageError
-from codegen.settings import Settings
+from contracts_core import bufconfig, settings, sources
+from contracts_core.bufconfig import BufConfig, Module
+from contracts_core.errors import ConfigError, UsageError
+from contracts_core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from codegen import sources
-from codegen.errors import ConfigError, read_config
+from contracts_core import sources
+from contracts_core.errors import ConfigError, read_config
 
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
 _VERSIONS = ("v1beta1", "v1", "v2")

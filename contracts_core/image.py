@@ -17,9 +17,9 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from codegen import buf, sources, tools
-from codegen.errors import CompileError, Diagnostic, UsageError
-from codegen.workspace import Workspace
+from contracts_core import buf, sources, tools
+from contracts_core.errors import CompileError, Diagnostic, UsageError
+from contracts_core.workspace import Workspace
 
 _KEEP_IMAGES = 8
 

@@ -8,8 +8,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import bufconfig, tools
-from codegen.errors import ConfigError, ContractsError, ToolError
+from contracts_core import bufconfig, tools
+from contracts_core.errors import ConfigError, ContractsError, ToolError
+from contracts_core.findings import Audience, Finding, Severity
 
 # buf's documented exit code for "ran fine and found something".
 FINDINGS_EXIT = 100
@@ -24,6 +25,12 @@ class BufDiagnostic:
     column: int
     rule: str
     message: str
+
+    def finding(self, file: str, breaks: tuple[Audience, ...] = ()) -> Finding:
+        """This diagnostic as a finding, repositioned at a workspace-relative file."""
+        return Finding(
+            file, self.line, self.column, self.rule, self.message, Severity.ERROR, "buf", "", breaks
+        )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from codegen.errors import UsageError
+from contracts_core.errors import UsageError
 
 # fmt: off
 GO_KEYWORDS = frozenset([
