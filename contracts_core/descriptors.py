@@ -1,14 +1,17 @@
-"""Descriptor elements with their names, parents and source positions.
+"""The one descriptor model: elements with their names, parents and source positions.
 
-The walk over an image is written once here; a lint rule only looks at one
-element and decides. Paths follow descriptor.proto's field numbers, which is
-how SourceCodeInfo addresses an element.
+The walk over an image is written once here, and `Model` indexes it once per
+image. Lint rules, the breaking classification, the generators' view models
+(JSON Schema, Go clients) and, later, the compatibility engine and the
+scaffolder all read elements from it; none keeps its own walker or its own
+copy of descriptor.proto's field numbers. Paths follow those field numbers,
+which is how SourceCodeInfo addresses an element.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -61,6 +64,11 @@ class Location:
     @property
     def comments(self) -> str:
         return "\n".join(filter(None, (self.leading_comments, self.trailing_comments)))
+
+    @property
+    def doc(self) -> str:
+        """The leading comment, which documents the element in generated code."""
+        return self.leading_comments
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,3 +224,64 @@ def field_type_name(field: FieldProto) -> str:
     if field.type_name:
         return field.type_name.lstrip(".")
     return descriptor_pb2.FieldDescriptorProto.Type.Name(field.type)[len("TYPE_") :].lower()
+
+
+# Kinds that declare a type or a service: what a field's type_name or an RPC's
+# input_type can name, and what breaking checks look up by full name.
+_DECLARATIONS = frozenset({Kind.MESSAGE, Kind.ENUM, Kind.SERVICE})
+
+
+class Model:
+    """Every element of a set of files, walked once and indexed by full name.
+
+    Built from the image's FileDescriptorProtos (dependencies first, as buf
+    orders them) or from a protoc plugin's request, which carries the same.
+    """
+
+    def __init__(self, files: Iterable[FileProto]) -> None:
+        self.files: dict[str, FileProto] = {}
+        self._elements: dict[str, tuple[Element, ...]] = {}
+        self.by_name: dict[str, Element] = {}
+        # Elements hash by identity (eq=False), so a parent is its own key.
+        self._children: dict[Element, list[Element]] = {}
+        for file in files:
+            self.files[file.name] = file
+            elements = tuple(walk(file))
+            self._elements[file.name] = elements
+            for element in elements:
+                if element.parent is not None:
+                    self._children.setdefault(element.parent, []).append(element)
+                if element.kind is not Kind.FILE:
+                    # Enum values share their enum's scope: the first declaration wins,
+                    # as protoc reports the second one as a duplicate anyway.
+                    self.by_name.setdefault(element.full_name, element)
+
+    def elements(self, file: str) -> tuple[Element, ...]:
+        """A file's elements, parents before children, in declaration order."""
+        return self._elements[file]
+
+    def all_elements(self) -> Iterator[Element]:
+        """Every file's elements, files in the model's (dependency) order."""
+        for elements in self._elements.values():
+            yield from elements
+
+    def file_element(self, file: str) -> Element:
+        return self._elements[file][0]
+
+    def resolve(self, type_name: str) -> Element | None:
+        """The message, enum or service a (possibly dot-prefixed) full name refers to."""
+        element = self.by_name.get(type_name.lstrip("."))
+        return element if element is not None and element.kind in _DECLARATIONS else None
+
+    @functools.cached_property
+    def declared_names(self) -> frozenset[str]:
+        """Full names of every message, enum and service, nested ones included."""
+        return frozenset(n for n, e in self.by_name.items() if e.kind in _DECLARATIONS)
+
+    def of_kind(self, file: str, *kinds: Kind) -> Iterator[Element]:
+        """A file's elements of these kinds, in walk order."""
+        return (e for e in self._elements[file] if e.kind in kinds)
+
+    def children(self, element: Element, kind: Kind) -> Iterator[Element]:
+        """The direct children of an element of one kind (a message's fields, ...)."""
+        return (e for e in self._children.get(element, ()) if e.kind is kind)

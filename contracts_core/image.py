@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
 from contracts_core import buf, sources, tools
+from contracts_core.descriptors import Model
 from contracts_core.errors import CompileError, Diagnostic, UsageError
 from contracts_core.workspace import Workspace
 
@@ -48,23 +48,9 @@ class Image:
         return {f.name: f for f in self.descriptor_set.file}
 
     @functools.cached_property
-    def declared_names(self) -> frozenset[str]:
-        """Full names of every message, enum and service in the image, nested included."""
-        names: set[str] = set()
-
-        def messages(scope: str, protos: Iterable[descriptor_pb2.DescriptorProto]) -> None:
-            for m in protos:
-                full = f"{scope}{m.name}"
-                names.add(full)
-                names.update(f"{full}.{e.name}" for e in m.enum_type)
-                messages(f"{full}.", m.nested_type)
-
-        for file in self.descriptor_set.file:
-            scope = f"{file.package}." if file.package else ""
-            messages(scope, file.message_type)
-            names.update(f"{scope}{e.name}" for e in file.enum_type)
-            names.update(f"{scope}{s.name}" for s in file.service)
-        return frozenset(names)
+    def model(self) -> Model:
+        """The one descriptor model over every file of the image, built on first use."""
+        return Model(self.descriptor_set.file)
 
     def target_files(self) -> list[descriptor_pb2.FileDescriptorProto]:
         """The workspace's own files, in the image's (dependency) order."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2
 
 from codegen.gen import tree
+from contracts_core.descriptors import Element, Kind, Model
 from contracts_core.image import Image
 from contracts_core.workspace import Workspace
 
@@ -37,10 +37,6 @@ _TIMESTAMP = (
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 _DURATION = r"^-?[0-9]+(\.[0-9]{1,9})?s$"
-
-# Source-info path components (descriptor.proto field numbers).
-_FILE_MESSAGE, _FILE_ENUM = 4, 5
-_MSG_FIELD, _MSG_NESTED, _MSG_ENUM = 2, 3, 4
 
 
 def _int32() -> Schema:
@@ -135,65 +131,6 @@ def _wkt(full_name: str) -> Schema | None:
     return None
 
 
-@dataclass
-class _Type:
-    full_name: str
-    file: descriptor_pb2.FileDescriptorProto
-    path: tuple[int, ...]
-    message: descriptor_pb2.DescriptorProto | None = None
-    enum: descriptor_pb2.EnumDescriptorProto | None = None
-
-
-class _Index:
-    """Every message and enum of a set of files by full name, with its comments."""
-
-    def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
-        self.types: dict[str, _Type] = {}
-        self._comments: dict[tuple[str, tuple[int, ...]], str] = {}
-        for file in files:
-            prefix = f"{file.package}." if file.package else ""
-            for i, msg in enumerate(file.message_type):
-                self._add_message(file, prefix, msg, (_FILE_MESSAGE, i))
-            for i, enum in enumerate(file.enum_type):
-                name = prefix + enum.name
-                self.types[name] = _Type(name, file, (_FILE_ENUM, i), enum=enum)
-            for loc in file.source_code_info.location:
-                if loc.leading_comments:
-                    self._comments[(file.name, tuple(loc.path))] = loc.leading_comments
-
-    def _add_message(
-        self,
-        file: descriptor_pb2.FileDescriptorProto,
-        prefix: str,
-        msg: descriptor_pb2.DescriptorProto,
-        path: tuple[int, ...],
-    ) -> None:
-        name = prefix + msg.name
-        self.types[name] = _Type(name, file, path, message=msg)
-        for i, nested in enumerate(msg.nested_type):
-            self._add_message(file, f"{name}.", nested, (*path, _MSG_NESTED, i))
-        for i, enum in enumerate(msg.enum_type):
-            enum_name = f"{name}.{enum.name}"
-            self.types[enum_name] = _Type(enum_name, file, (*path, _MSG_ENUM, i), enum=enum)
-
-    def comment(self, file: descriptor_pb2.FileDescriptorProto, path: tuple[int, ...]) -> str:
-        return self._comments.get((file.name, path), "").strip()
-
-    def messages_of(self, file: descriptor_pb2.FileDescriptorProto) -> Iterator[_Type]:
-        """A file's messages, nested ones after their parent, map entries left out."""
-        prefix = f"{file.package}." if file.package else ""
-
-        def walk(msg: descriptor_pb2.DescriptorProto, name: str) -> Iterator[_Type]:
-            if msg.options.map_entry:
-                return
-            yield self.types[name]
-            for nested in msg.nested_type:
-                yield from walk(nested, f"{name}.{nested.name}")
-
-        for msg in file.message_type:
-            yield from walk(msg, prefix + msg.name)
-
-
 def _json_name(field: descriptor_pb2.FieldDescriptorProto) -> str:
     if field.HasField("json_name"):
         return field.json_name
@@ -207,8 +144,8 @@ def _nullable(schema: Schema) -> Schema:
 class _Builder:
     """The schema of one root message, collecting the `$defs` it needs."""
 
-    def __init__(self, index: _Index) -> None:
-        self.index = index
+    def __init__(self, model: Model) -> None:
+        self.model = model
         self.defs: dict[str, Schema] = {}
         self._pending: list[str] = []
 
@@ -217,44 +154,46 @@ class _Builder:
             self._pending.append(full_name)
         return {"$ref": f"#/$defs/{full_name}"}
 
-    def root(self, t: _Type) -> Schema:
+    def root(self, t: Element) -> Schema:
         body = self.message(t)
         while self._pending:
             name = self._pending.pop(0)
-            target = self.index.types[name]
-            self.defs[name] = self.message(target) if target.message else self.enum(target)
+            target = self.model.resolve(name)
+            assert target is not None, f"{name} is referenced but not in the image"
+            self.defs[name] = (
+                self.message(target) if target.kind is Kind.MESSAGE else self.enum(target)
+            )
         schema: Schema = {"$schema": _DRAFT, "$id": t.full_name, **body}
         if self.defs:
             schema["$defs"] = dict(sorted(self.defs.items()))
         return schema
 
-    def _describe(self, t: _Type) -> Schema:
+    def _describe(self, t: Element) -> Schema:
         prefix = f"{t.file.package}." if t.file.package else ""
         out: Schema = {"title": t.full_name.removeprefix(prefix)}
-        comment = self.index.comment(t.file, t.path)
+        comment = t.location.doc.strip()
         if comment:
             out["description"] = comment
         return out
 
-    def enum(self, t: _Type) -> Schema:
-        assert t.enum is not None
+    def enum(self, t: Element) -> Schema:
         wkt = _wkt(t.full_name)
         if wkt is not None:
             return {**self._describe(t), **wkt}
-        names = [v.name for v in t.enum.value]
+        names = [v.name for v in t.proto.value]
         return {
             **self._describe(t),
             "anyOf": [{"type": "string", "enum": names}, _int32()],
         }
 
-    def message(self, t: _Type) -> Schema:
-        msg = t.message
-        assert msg is not None
+    def message(self, t: Element) -> Schema:
+        msg: descriptor_pb2.DescriptorProto = t.proto
         properties: dict[str, Schema] = {}
         aliases: dict[int, list[str]] = {}
-        for i, field in enumerate(msg.field):
+        for i, element in enumerate(self.model.children(t, Kind.FIELD)):
+            field = element.proto
             prop = self.field(field)
-            comment = self.index.comment(t.file, (*t.path, _MSG_FIELD, i))
+            comment = element.location.doc.strip()
             if comment:
                 prop = {"description": comment, **prop}
             names = list(dict.fromkeys([_json_name(field), field.name]))
@@ -332,10 +271,11 @@ class _Builder:
     ) -> descriptor_pb2.DescriptorProto | None:
         if field.type != FDP.TYPE_MESSAGE:
             return None
-        t = self.index.types.get(field.type_name.lstrip("."))
-        if t is None or t.message is None or not t.message.options.map_entry:
+        t = self.model.resolve(field.type_name)
+        if t is None or not t.is_map_entry:
             return None
-        return t.message
+        message: descriptor_pb2.DescriptorProto = t.proto
+        return message
 
     @staticmethod
     def _key_names(kind: int) -> Schema | None:
@@ -357,22 +297,26 @@ class _Builder:
 
 def schemas(image: Image) -> dict[str, Schema]:
     """Output path (relative, posix) -> schema, for every message of the target files."""
-    return schemas_of(image.descriptor_set.file, [f.name for f in image.target_files()])
+    return _schemas(image.model, [f.name for f in image.target_files()])
 
 
 def schemas_of(
     files: Sequence[descriptor_pb2.FileDescriptorProto], to_generate: Sequence[str]
 ) -> dict[str, Schema]:
     """schemas() on plain descriptors, as a protoc plugin receives them."""
-    index = _Index(files)
-    by_name = {f.name: f for f in files}
+    return _schemas(Model(files), to_generate)
+
+
+def _schemas(model: Model, to_generate: Sequence[str]) -> dict[str, Schema]:
     out: dict[str, Schema] = {}
-    for file in (by_name[name] for name in to_generate):
+    for file in (model.files[name] for name in to_generate):
         directory = "/".join(file.package.split(".")) if file.package else ""
         prefix = f"{file.package}." if file.package else ""
-        for t in index.messages_of(file):
+        for t in model.of_kind(file.name, Kind.MESSAGE):
+            if t.is_map_entry:
+                continue  # a map's entry is the map's schema, not a message of its own
             rel = f"{t.full_name.removeprefix(prefix)}.schema.json"
-            out[f"{directory}/{rel}" if directory else rel] = _Builder(index).root(t)
+            out[f"{directory}/{rel}" if directory else rel] = _Builder(model).root(t)
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2
 
 from contracts_core.buf import BufDiagnostic
-from contracts_core.descriptors import Element, Kind, walk
+from contracts_core.descriptors import Element, Kind
 from contracts_core.findings import Audience
 from contracts_core.image import Image
 
@@ -122,40 +122,28 @@ class _Images:
 
     def fields_at(self, diag: BufDiagnostic) -> tuple[Element, Element] | None:
         """The new field at a finding's position and the old field with its number."""
-        new_file = self.new.files.get(diag.path)
-        if new_file is None:
+        if diag.path not in self.new.model.files:
             return None
         best: Element | None = None
-        for element in walk(new_file):
+        for element in self.new.model.of_kind(diag.path, Kind.FIELD):
             loc = element.location
-            if (
-                element.kind is Kind.FIELD
-                and (loc.line, loc.column) <= (diag.line, diag.column)
-                and (
-                    best is None
-                    or (loc.line, loc.column) > (best.location.line, best.location.column)
-                )
+            if (loc.line, loc.column) <= (diag.line, diag.column) and (
+                best is None or (loc.line, loc.column) > (best.location.line, best.location.column)
             ):
                 best = element
         if best is None or best.parent is None:
             return None
-        message_name = best.parent.full_name
-        for old_file in self.old.descriptor_set.file:
-            if old_file.package != new_file.package:
-                continue
-            for element in walk(old_file):
-                if (
-                    element.kind is Kind.FIELD
-                    and element.parent is not None
-                    and element.parent.full_name == message_name
-                    and element.proto.number == best.proto.number
-                ):
-                    return element, best
+        old_message = self.old.model.resolve(best.parent.full_name)
+        if old_message is None:
+            return None
+        for element in self.old.model.children(old_message, Kind.FIELD):
+            if element.proto.number == best.proto.number:
+                return element, best
         return None
 
     def package_has(self, package: str, name: str) -> bool:
         # Indexed once per image, not walked again for every deletion finding.
-        return (f"{package}.{name}" if package else name) in self.new.declared_names
+        return (f"{package}.{name}" if package else name) in self.new.model.declared_names
 
 
 def _type(field: descriptor_pb2.FieldDescriptorProto) -> str:

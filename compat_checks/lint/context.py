@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Iterable
 
-from contracts_core.descriptors import Element, FileProto, Kind, walk
+from contracts_core.descriptors import Element, Kind, Model
 from contracts_core.settings import LintSettings
 
 
@@ -15,24 +14,19 @@ class LintContext:
 
     def __init__(
         self,
-        files: Iterable[FileProto],
+        model: Model,
         settings: LintSettings,
         go_module: str | None = None,
     ) -> None:
         self.settings = settings
         # [tool.contracts] go_module: the Go module generated code lives in, if set.
         self.go_module = go_module
-        self.elements: list[Element] = []
-        self.by_name: dict[str, Element] = {}
-        for file in files:
-            for element in walk(file):
-                self.elements.append(element)
-                if element.kind is not Kind.FILE:
-                    self.by_name.setdefault(element.full_name, element)
+        self.model = model
+        self.elements: list[Element] = list(model.all_elements())
 
     def resolve(self, type_name: str) -> Element | None:
         """The message or enum a field's type_name refers to, if it is in the image."""
-        return self.by_name.get(type_name.lstrip("."))
+        return self.model.resolve(type_name)
 
     @functools.cache  # noqa: B019 - the context lives for one run
     def in_package(self, package: str, kind: Kind) -> tuple[Element, ...]:
