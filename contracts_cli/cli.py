@@ -1,8 +1,5 @@
 """The `contracts` command: thin wrappers that parse arguments, call one library
-function and render its result.
-
-Exit codes: 0 clean, 1 findings (or doctor found a problem), 2 usage,
-configuration or tool error, 3 the contracts do not compile.
+function and render its result. Exit codes are contracts_core.errors.ExitCode.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from contracts_core import tools
-from contracts_core.errors import ContractsError, ExitCode
+from contracts_core.errors import ContractsError, ExitCode, exit_code_summary
 from contracts_core.findings import Finding, Severity
 from contracts_core.image import compile_workspace
 from contracts_core.render import FORMATS, render
@@ -69,12 +66,14 @@ def _report(findings: Sequence[Finding], fmt: str, fail_on: str) -> None:
     sys.exit(int(ExitCode.FINDINGS if failing else ExitCode.OK))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Contract-first toolchain: lint, breaking-change checks and code generation for "
+    f"the Go + Python fleet. Exit codes: {exit_code_summary()}.",
+)
 @click.version_option(package_name="fleet-contracts-toolchain", prog_name="contracts")
 def main() -> None:
-    """Contract-first toolchain: lint, breaking-change checks and code generation for
-    the Go + Python fleet. Exit codes: 0 clean, 1 findings, 2 usage/config/tool
-    error, 3 contracts do not compile."""
+    pass
 
 
 @main.command()
@@ -189,7 +188,8 @@ def doctor() -> None:
         where = str(status.path) if status.path else "not found"
         mark = "ok" if status.ok else "PROBLEM"
         click.echo(
-            f"{mark:8} {status.spec.name:20} found {found:10} pinned {status.spec.pinned:10} {where}"
+            f"{mark:8} {status.spec.name:20} found {found:10} "
+            f"{'minimum' if status.spec.minimum else 'pinned'} {status.spec.pinned:10} {where}"
         )
         problem = status.problem()
         if problem:

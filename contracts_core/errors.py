@@ -12,10 +12,52 @@ from pathlib import Path
 
 
 class ExitCode(IntEnum):
+    """Every exit code of every command: the one definition that the CLI's help, the
+    README's table (tests/test_cli.py compares them) and each command use."""
+
     OK = 0
     FINDINGS = 1
     USAGE = 2
     COMPILE = 3
+
+    @property
+    def short(self) -> str:
+        """A few words, for --help."""
+        return _MEANINGS[self][0]
+
+    @property
+    def meaning(self) -> str:
+        """The full meaning, for the README's table."""
+        return _MEANINGS[self][1]
+
+
+_MEANINGS = {
+    ExitCode.OK: ("clean", "clean"),
+    ExitCode.FINDINGS: (
+        "findings",
+        "findings (`doctor`: a tool problem; `gen --check`: drift)",
+    ),
+    ExitCode.USAGE: (
+        "usage/config/tool error",
+        "usage, configuration or tool error; for `gen` also a template error, a Go name "
+        "collision or an output folder that cannot be written (nothing is written)",
+    ),
+    ExitCode.COMPILE: (
+        "contracts do not compile",
+        "the contracts (or a breaking baseline) do not compile",
+    ),
+}
+
+
+def exit_code_summary() -> str:
+    """`0 clean, 1 findings, ...`: the codes in one line."""
+    return ", ".join(f"{int(code)} {code.short}" for code in ExitCode)
+
+
+def exit_code_table() -> str:
+    """The codes as the README's Markdown table."""
+    rows = [f"| {int(code)} | {code.meaning} |" for code in ExitCode]
+    return "\n".join(["| exit code | meaning |", "|---|---|", *rows])
 
 
 class ContractsError(Exception):

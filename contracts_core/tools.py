@@ -28,11 +28,24 @@ class ToolSpec:
     version_pattern: str
     env_override: str
     install_hint: str
+    # Where scripts/setup.sh `go install`s it from (Go plugins only).
+    go_package: str = ""
+    # True for a toolchain the user brings (go): `pinned` is then the minimum.
+    minimum: bool = False
+
+    def accepts(self, version: str) -> bool:
+        if not self.minimum:
+            return version == self.pinned
+        return _numbers(version) >= _numbers(self.pinned)
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 BUF = ToolSpec(
     name="buf",
-    # Keep in step with package.json; tests/test_tools.py checks they agree.
+    # package.json pins the npm package; tests/test_tools.py holds the two equal.
     pinned="1.75.0",
     version_args=("--version",),
     version_pattern=r"(\d+\.\d+\.\d+)",
@@ -42,7 +55,7 @@ BUF = ToolSpec(
 
 MYPY_PROTOBUF = ToolSpec(
     name="protoc-gen-mypy",
-    # Keep in step with pyproject.toml's mypy-protobuf pin.
+    # pyproject.toml pins the distribution; tests/test_tools.py holds the two equal.
     pinned="5.1.0",
     version_args=("--version",),
     version_pattern=r"(\d+\.\d+\.\d+)",
@@ -54,12 +67,13 @@ _GO_HINT = f"{SETUP_HINT} (go install from the Go module proxy into .venv/bin)"
 
 PROTOC_GEN_GO = ToolSpec(
     name="protoc-gen-go",
-    # Keep in step with scripts/setup.sh.
+    # scripts/setup.sh installs the Go plugins at the versions pinned here.
     pinned="1.36.12",
     version_args=("--version",),
     version_pattern=r"v?(\d+\.\d+\.\d+)",
     env_override="CONTRACTS_PROTOC_GEN_GO",
     install_hint=_GO_HINT,
+    go_package="google.golang.org/protobuf/cmd/protoc-gen-go",
 )
 
 PROTOC_GEN_GO_GRPC = ToolSpec(
@@ -69,9 +83,27 @@ PROTOC_GEN_GO_GRPC = ToolSpec(
     version_pattern=r"(\d+\.\d+\.\d+)",
     env_override="CONTRACTS_PROTOC_GEN_GO_GRPC",
     install_hint=_GO_HINT,
+    go_package="google.golang.org/grpc/cmd/protoc-gen-go-grpc",
 )
 
-TOOLS: tuple[ToolSpec, ...] = (BUF, MYPY_PROTOBUF, PROTOC_GEN_GO, PROTOC_GEN_GO_GRPC)
+GO = ToolSpec(
+    name="go",
+    # The generated module's `go` directive: grpc-go 1.77, which it requires,
+    # declares go 1.24.0, so an older Go cannot build it.
+    pinned="1.24",
+    version_args=("env", "GOVERSION"),
+    version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
+    env_override="CONTRACTS_GO",
+    install_hint="install Go 1.24 or newer from your package manager or go.dev",
+    minimum=True,
+)
+
+TOOLS: tuple[ToolSpec, ...] = (BUF, MYPY_PROTOBUF, PROTOC_GEN_GO, PROTOC_GEN_GO_GRPC, GO)
+
+
+def go_installs() -> list[str]:
+    """`module/cmd@vX.Y.Z` for every Go plugin, as scripts/setup.sh installs them."""
+    return [f"{t.go_package}@v{t.pinned}" for t in TOOLS if t.go_package]
 
 
 @dataclass(frozen=True)
@@ -82,16 +114,23 @@ class ToolStatus:
 
     @property
     def ok(self) -> bool:
-        return self.path is not None and self.version == self.spec.pinned
+        return (
+            self.path is not None and self.version is not None and self.spec.accepts(self.version)
+        )
 
     def problem(self) -> str | None:
         if self.path is None:
             return f"{self.spec.name} not found; fix: {self.spec.install_hint}"
         if self.version is None:
             return f"{self.spec.name} at {self.path} did not report a version; fix: {self.spec.install_hint}"
-        if self.version != self.spec.pinned:
+        if not self.spec.accepts(self.version):
+            wanted = (
+                f"{self.spec.pinned} or newer is needed"
+                if self.spec.minimum
+                else (f"{self.spec.pinned} is pinned")
+            )
             return (
-                f"{self.spec.name} {self.version} at {self.path}, but {self.spec.pinned} is pinned; "
+                f"{self.spec.name} {self.version} at {self.path}, but {wanted}; "
                 f"fix: {self.spec.install_hint}"
             )
         return None

@@ -16,7 +16,7 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
   || die "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is required"
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
-stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml)
+stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -46,9 +46,11 @@ binaries=(node_modules/@bufbuild/buf-*/bin/buf)
 ln -sf "../../${binaries[0]}" .venv/bin/buf
 
 say "installing Go protoc plugins (pinned here, from the Go module proxy)"
-command -v go >/dev/null || die "go not found; install Go 1.22 or newer"
-GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+command -v go >/dev/null || die "go not found; install Go 1.24 or newer"
+# The pins live in contracts_core/tools.py, which `contracts doctor` checks against.
+while read -r package; do
+  GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install "$package"
+done < <(.venv/bin/python -c 'from contracts_core import tools; print("\n".join(tools.go_installs()))')
 
 echo "$stamp" > .venv/.setup-stamp
 .venv/bin/contracts doctor >&2

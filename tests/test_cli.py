@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_contracts
+from conftest import REPO, run_contracts
 
 from compat_checks.lint.registry import all_rules
+from contracts_core.errors import exit_code_table
 from contracts_core.findings import Severity
 
 MakeWorkspace = Callable[[dict[str, str]], Path]
@@ -149,6 +150,10 @@ def test_help_lists_commands_and_exit_codes(tmp_path: Path) -> None:
         in text
     )
     assert run_contracts("-h", cwd=tmp_path).stdout == result.stdout
+
+
+def test_readme_exit_code_table_is_the_one_definition() -> None:
+    assert exit_code_table() in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_command_help_documents_options(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ go.mod pinning the runtime libraries.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,7 +21,8 @@ _REQUIRES = {
     "google.golang.org/protobuf": "v1.36.12",
     "google.golang.org/grpc": "v1.77.0",
 }
-_GO_DIRECTIVE = "1.24.0"
+# The oldest Go that builds the module is the oldest Go we accept.
+_GO_DIRECTIVE = f"{tools.GO.pinned}.0"
 
 
 def build(ws: Workspace, image: Image, out: Path) -> None:
@@ -61,9 +61,7 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
 
 
 def _go(cwd: Path, *args: str) -> None:
-    go = shutil.which("go")
-    if go is None:
-        raise ToolError("go not found; install Go 1.22 or newer (needed by the go target)")
+    go = tools.require(tools.GO)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
     proc = subprocess.run(
         [go, *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
