@@ -27,7 +27,14 @@ _POINT_WORDS = frozenset({"at", "time", "ts", "timestamp", "deadline"})
 # `at` and `ts` only as suffixes: `created_at`, but not a field named `at`.
 _SUFFIX_ONLY = frozenset({"at", "ts"})
 _DURATION_WORDS = frozenset({"timeout", "ttl", "duration", "interval"})
-_UNIT_WORDS = frozenset({"ms", "us", "ns", "sec", "secs", "seconds", "millis", "micros", "nanos"})
+_UNIT_WORDS = frozenset(
+    {
+        *("ns", "nano", "nanos", "nanosecond", "nanoseconds"),
+        *("us", "micros", "microsecond", "microseconds"),
+        *("ms", "millis", "millisecond", "milliseconds"),
+        *("sec", "secs", "second", "seconds"),
+    }
+)
 # A unit after one of these is an instant in that unit: `created_at_ms`, `epoch_seconds`.
 _INSTANT_MARKERS = frozenset({"at", "ts", "timestamp", "epoch", "unix"})
 
@@ -118,10 +125,9 @@ _DESCRIBES_CONTENT = re.compile(
 )
 # Words in a field's name that say what its content is by convention: a value the
 # server mints and the client only passes back (a page token, a cursor, an etag),
-# or headers (keys are header names, values header values).
-_SELF_DESCRIBING_NAME_WORDS = frozenset(
-    {"token", "cursor", "etag", "continuation", "header", "headers"}
-)
+# and for a map, headers (keys are header names, values header values).
+_OPAQUE_NAME_WORDS = frozenset({"token", "cursor", "etag", "continuation"})
+_HEADER_NAME_WORDS = frozenset({"header", "headers"})
 # Words in a sibling field's name that say it carries this field's format.
 _FORMAT_WORDS = frozenset({"encoding", "format", "mime", "codec", "schema", "compression"})
 
@@ -132,12 +138,13 @@ def _without_name(comment: str, name: str) -> str:
     return re.sub(rf"\b{spelled}\b", " ", comment, flags=re.IGNORECASE)
 
 
-def _documented(element: Element) -> bool:
+def _documented(element: Element, is_map: bool) -> bool:
     """Whether the bag's content is described: by its comment, by the message's comment
-    naming it, by a sibling field that carries its format, or by an opaque-value name."""
+    naming it, by a sibling field that carries its format, or by a conventional name."""
     if _DESCRIBES_CONTENT.search(_without_name(element.location.comments, element.name)):
         return True
-    if _SELF_DESCRIBING_NAME_WORDS & set(tokens(element.name)):
+    own = set(tokens(element.name))
+    if _OPAQUE_NAME_WORDS & own or (is_map and _HEADER_NAME_WORDS & own):
         return True
     message = element.parent
     if message is None:
@@ -184,7 +191,7 @@ def untyped_bag(element: Element, ctx: LintContext) -> str | None:
         )
     else:
         return None
-    if _documented(element):
+    if _documented(element, is_map=entry is not None):
         return None
     return (
         f"field `{element.full_name}` is {declared_type(element, ctx)} and no comment "
