@@ -48,7 +48,7 @@ def _time_kind(name: str) -> str | None:
         return "Timestamp"
     if last in _DURATION_WORDS:
         return "Duration"
-    if last in _UNIT_WORDS and len(words) > 1:
+    if last in _UNIT_WORDS and len(words) > 1 and words[-2] != "per":  # not `requests_per_second`
         return "Timestamp" if _INSTANT_MARKERS & set(words[:-1]) else "Duration"
     return None
 
