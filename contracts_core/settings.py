@@ -51,6 +51,15 @@ class Settings:
                 return f"{self.file.name}:{number}"
         return f"{self.file.name} [tool.contracts]"
 
+    def line_of_string(self, value: str) -> int:
+        """The line of pyproject.toml where a string setting such as an ignore path is
+        written (quoted, perhaps with a trailing slash), or 1 when it cannot be found."""
+        written = re.compile(rf"""["']{re.escape(value)}/*["']""")
+        for number, line in enumerate(self.raw.splitlines(), start=1):
+            if written.search(line):
+                return number
+        return 1
+
 
 _TOP_KEYS = {"go_module", "templates", "lint"}
 _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}

@@ -18,6 +18,7 @@ from contracts_core.workspace import Workspace
 REASON_MISSING = "SUPPRESSION_REASON_MISSING"
 UNKNOWN_RULE = "SUPPRESSION_UNKNOWN_RULE"
 UNUSED = "SUPPRESSION_UNUSED"
+PATH_UNUSED = "SUPPRESSION_PATH_UNUSED"
 
 
 def run_lint(ws: Workspace, image: Image) -> list[Finding]:
@@ -79,6 +80,9 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
     sups_of: dict[int, list[suppress.Suppression]] = {}
     path_of: Callable[[str], str] = image.workspace_path
 
+    if PATH_UNUSED in rules:
+        findings.extend(_unused_ignore_paths(ws, [path_of(name) for name in targets]))
+
     for element in ctx.elements:
         if element.file.name not in targets:
             continue
@@ -102,10 +106,7 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
                     _meta(problem[0], problem[1], file_path, element.location, settings)
                 )
         for r in by_kind.get(element.kind, ()):
-            if any(
-                file_path.startswith(p + "/") or file_path == p
-                for p in settings.ignore.get(r.id, ())
-            ):
+            if any(_ignored(file_path, p) for p in settings.ignore.get(r.id, ())):
                 continue
             verdict = r.check(element, ctx)
             if verdict is None:
@@ -153,6 +154,31 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
                         )
                     )
     return findings
+
+
+def _ignored(file_path: str, prefix: str) -> bool:
+    return file_path == prefix or file_path.startswith(prefix + "/")
+
+
+def _unused_ignore_paths(ws: Workspace, file_paths: list[str]) -> list[Finding]:
+    """A finding on pyproject.toml for each [tool.contracts.lint] ignore path that no
+    file of the workspace is under. buf accepts such paths in buf.yaml silently; we
+    warn, as for a contracts:ignore comment that suppresses nothing."""
+    settings = ws.settings
+    if settings.file is None:
+        return []
+    where = settings.file.relative_to(ws.root).as_posix()
+    out = []
+    for rule_id, prefixes in sorted(settings.lint.ignore.items()):
+        for prefix in prefixes:
+            if not any(_ignored(f, prefix) for f in file_paths):
+                message = (
+                    f"ignore path {prefix!r} for {rule_id} in [tool.contracts.lint] matches no "
+                    ".proto file of the workspace, so it ignores nothing"
+                )
+                line = settings.line_of_string(prefix)
+                out.append(_meta(PATH_UNUSED, message, where, Location(line, 1), settings.lint))
+    return out
 
 
 def _meta(rule_id: str, message: str, file: str, loc: Location, settings: LintSettings) -> Finding:

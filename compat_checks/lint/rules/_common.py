@@ -113,12 +113,14 @@ def per_run(ctx: LintContext, key: str, compute: Callable[[LintContext], T]) -> 
 
 
 def rpc_responses(ctx: LintContext) -> dict[str, list[str]]:
-    """Message full name -> the `Service.Method`s that return it, over the whole image."""
+    """Message full name -> the `Service.Method`s that return it as their one response
+    (unary or client-streaming), over the whole image. A server stream's messages are
+    items, not the call's outcome, so they are left out."""
 
     def compute(c: LintContext) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for e in c.elements:
-            if e.kind is Kind.METHOD and e.parent is not None:
+            if e.kind is Kind.METHOD and e.parent is not None and not e.proto.server_streaming:
                 out.setdefault(e.proto.output_type.lstrip("."), []).append(
                     f"{e.parent.name}.{e.name}"
                 )

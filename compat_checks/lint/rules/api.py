@@ -35,7 +35,8 @@ def _reports_outcome(name: str) -> bool:
     Kind.FIELD,
     severity=Severity.WARNING,
     rationale="gRPC clients treat any returned response as success, so a failure reported in "
-    "a response field bypasses retries, deadlines, interceptors and error metrics.",
+    "a unary response field bypasses retries, deadlines, interceptors and error metrics; "
+    "items of a server stream may carry per-item errors, since a status would end the stream.",
     fix="Return a gRPC status code with details (codes.InvalidArgument, NotFound, ...); keep "
     "per-item outcomes in item messages.",
 )

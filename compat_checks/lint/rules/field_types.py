@@ -27,7 +27,14 @@ _POINT_WORDS = frozenset({"at", "time", "ts", "timestamp", "deadline"})
 # `at` and `ts` only as suffixes: `created_at`, but not a field named `at`.
 _SUFFIX_ONLY = frozenset({"at", "ts"})
 _DURATION_WORDS = frozenset({"timeout", "ttl", "duration", "interval"})
-_UNIT_WORDS = frozenset({"ms", "us", "ns", "sec", "secs", "seconds", "millis", "micros", "nanos"})
+_UNIT_WORDS = frozenset(
+    {
+        *("ns", "nano", "nanos", "nanosecond", "nanoseconds"),
+        *("us", "micros", "microsecond", "microseconds"),
+        *("ms", "millis", "millisecond", "milliseconds"),
+        *("sec", "secs", "second", "seconds"),
+    }
+)
 # A unit after one of these is an instant in that unit: `created_at_ms`, `epoch_seconds`.
 _INSTANT_MARKERS = frozenset({"at", "ts", "timestamp", "epoch", "unix"})
 
@@ -41,7 +48,7 @@ def _time_kind(name: str) -> str | None:
         return "Timestamp"
     if last in _DURATION_WORDS:
         return "Duration"
-    if last in _UNIT_WORDS and len(words) > 1:
+    if last in _UNIT_WORDS and len(words) > 1 and words[-2] != "per":  # not `requests_per_second`
         return "Timestamp" if _INSTANT_MARKERS & set(words[:-1]) else "Duration"
     return None
 
@@ -89,22 +96,81 @@ def time_as_scalar(element: Element, ctx: LintContext) -> str | None:
 
 # -- UNTYPED_BAG ---------------------------------------------------------------------
 
-# A comment documents the bag's schema when it uses one of these words.
-_DOCUMENTED = re.compile(
-    r"\b(schemas?|formats?|encoding|encoded|serialized|layouts?|content[- ]type|mime|keys)\b",
+# A comment documents a bag when it says something about the content beyond the
+# field's name. Each pattern is one way of saying it; a comment that only
+# restates the name ("The parameters for the agent.") matches none.
+_DESCRIBES_CONTENT = re.compile(
+    "|".join(
+        (
+            # an encoding or format, by kind or by name
+            r"\b(schemas?|formats?|formatted|encoding|encoded|serialized|serialization|layouts?"
+            r"|content[- ]type|mime|json|yaml|xml|csv|protobuf|utf-?8|utf-?16|ascii|base64|hex"
+            r"|hexadecimal|gzip|zstd|png|jpe?g|pem|der|uuid|sha-?\d+|md5|crc\d*)\b",
+            # a size or a byte order or memory layout
+            r"\b\d+[- ]?(bytes?|bits?|octets?)\b",
+            r"\b(big|little)[- ]endian\b|\bbyte order\b|\b(row|column)[- ]major\b|\bflattened\b",
+            # what a map's keys are
+            r"\bkeys?\b|\bkeyed by\b|\bindexed by\b|\bmap(ping|s)? from\b",
+            # headers: the keys are header names, the values header values
+            r"\bheaders?\b",
+            # content nobody should decode, or whose meaning belongs to a named party
+            r"\b(opaque|arbitrary|uninterpreted|free[- ]form|verbatim|custom|customized)\b"
+            r"|\b[a-z]+-(specific|defined)\b",
+            # a reference: `a field`, a.dotted.Type, a URL, a standard, an example
+            r"`[^`]+`|(?-i:\b[a-z_]\w*(\.[a-z_]\w*)*\.[A-Z]\w*)|https?://|\b(rfc|iso|ieee|w3c|ietf)\b"
+            r"|\bsee\b|\be\.g\.|\bex:|\bfor example\b|\bexample:",
+        )
+    ),
     re.IGNORECASE,
 )
+# Words in a field's name that say what its content is by convention: a value the
+# server mints and the client only passes back (a page token, a cursor, an etag),
+# and for a map, headers (keys are header names, values header values).
+_OPAQUE_NAME_WORDS = frozenset({"token", "cursor", "etag", "continuation"})
+_HEADER_NAME_WORDS = frozenset({"header", "headers"})
+# Words in a sibling field's name that say it carries this field's format.
+_FORMAT_WORDS = frozenset({"encoding", "format", "mime", "codec", "schema", "compression"})
+
+
+def _without_name(comment: str, name: str) -> str:
+    """The comment without the field's own name, which says nothing new about it."""
+    spelled = r"[\s_]+".join(re.escape(word) for word in tokens(name))
+    return re.sub(rf"\b{spelled}\b", " ", comment, flags=re.IGNORECASE)
+
+
+def _documented(element: Element, is_map: bool) -> bool:
+    """Whether the bag's content is described: by its comment, by the message's comment
+    naming it, by a sibling field that carries its format, or by a conventional name."""
+    if _DESCRIBES_CONTENT.search(_without_name(element.location.comments, element.name)):
+        return True
+    own = set(tokens(element.name))
+    if _OPAQUE_NAME_WORDS & own or (is_map and _HEADER_NAME_WORDS & own):
+        return True
+    message = element.parent
+    if message is None:
+        return False
+    for sibling in message.proto.field:
+        words = tokens(sibling.name)
+        if sibling.name != element.name and (
+            _FORMAT_WORDS & set(words) or words[-2:] in (["content", "type"], ["media", "type"])
+        ):
+            return True
+    about_message = message.location.comments
+    return bool(
+        re.search(rf"\b{re.escape(element.name)}\b", about_message, re.IGNORECASE)
+        and _DESCRIBES_CONTENT.search(about_message)
+    )
 
 
 @rule(
     "UNTYPED_BAG",
     Kind.FIELD,
     severity=Severity.WARNING,
-    rationale="map<string, string> and bytes carry a schema that no compiler checks; unless the "
-    "field's comment names it (one of: schema, format, encoding, encoded, serialized, layout, "
-    "content-type, mime, keys) Go and Python each guess.",
-    fix="Use a message with typed fields, or document the schema in the field's comment "
-    "(e.g. `Keys: region, zone; values are lower-case` or `Encoding: UTF-8 JSON of ...`).",
+    rationale="map<string, string> and bytes carry a schema that no compiler checks; unless a "
+    "comment describes the content (format, size, byte order, keys, a referenced field or "
+    "standard, an example, or that it is opaque) Go and Python each guess.",
+    fix="Use a message with typed fields, or describe the content in the field's comment "
+    "(e.g. `Keys: region, zone; values are lower-case` or `UTF-8 JSON of fleet.v1.Report`).",
 )
 def untyped_bag(element: Element, ctx: LintContext) -> str | None:
     if in_map_entry(element):
@@ -125,11 +191,11 @@ def untyped_bag(element: Element, ctx: LintContext) -> str | None:
         )
     else:
         return None
-    if _DOCUMENTED.search(element.location.comments):
+    if _documented(element, is_map=entry is not None):
         return None
     return (
-        f"field `{element.full_name}` is {declared_type(element, ctx)} and its comment does "
-        f"not document a schema: {problem}"
+        f"field `{element.full_name}` is {declared_type(element, ctx)} and no comment "
+        f"describes its content (format, size, keys, or that it is opaque): {problem}"
     )
 
 

@@ -1,54 +1,77 @@
-"""Where protoc-gen-go puts a file's code, against the workspace's Go module."""
+"""Whether protoc-gen-go can generate a file's code into the workspace's Go module.
+
+`contracts gen` runs protoc-gen-go with `module=<go_module>`: each file's code
+is written to its go_package import path with the module prefix stripped, so any
+import path inside the module builds, whichever folder it names. What fails is a
+file protoc-gen-go cannot place at all, one it cannot place inside the module,
+and one Go import path given two package names.
+"""
 
 from __future__ import annotations
 
-import posixpath
-
 from compat_checks.lint.context import LintContext
 from compat_checks.lint.registry import Verdict, rule
+from compat_checks.lint.rules._common import per_run
 from contracts_core.descriptors import Element, Kind, option_location
 from contracts_core.findings import Severity
+from contracts_core.golang import go_package
 
 _GO_PACKAGE_OPTION = 11  # FileOptions.go_package
+
+
+def _names_by_import_path(ctx: LintContext) -> dict[str, dict[str, str]]:
+    """Go import path -> Go package name -> the first file (by name) declaring it."""
+
+    def compute(c: LintContext) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        files = sorted((e.file for e in c.elements if e.kind is Kind.FILE), key=lambda f: f.name)
+        for file in files:
+            if file.options.go_package:
+                pkg = go_package(file.name, file.options.go_package)
+                out.setdefault(pkg.import_path, {}).setdefault(pkg.name, file.name)
+        return out
+
+    return per_run(ctx, "go_package_names", compute)
 
 
 @rule(
     "GO_PACKAGE_MISMATCH",
     Kind.FILE,
     severity=Severity.ERROR,
-    rationale="protoc-gen-go places and imports a file's code by its go_package; one outside "
-    "<go_module>/<file's directory> produces Go that is missing, misplaced or unimportable.",
-    fix='Set option go_package = "<go_module>/<directory of the file>;<pkg>v<N>" (go_module '
-    "is [tool.contracts] go_module).",
+    rationale="protoc-gen-go with module=<go_module> refuses a file without go_package, one "
+    "whose import path is outside the module, and one import path given two package names, "
+    "so the Go target generates nothing; any import path inside the module builds.",
+    fix='Set option go_package = "<go_module>/<path>;<pkg>" inside [tool.contracts] go_module, '
+    "with one package name per import path.",
 )
 def go_package_mismatch(element: Element, ctx: LintContext) -> Verdict:
     if ctx.go_module is None:
         return None
     file = element.file
-    directory = posixpath.dirname(file.name)
-    expected = posixpath.join(ctx.go_module, directory) if directory else ctx.go_module
-    if not file.options.HasField("go_package"):
+    module = ctx.go_module
+    if not file.options.go_package:
         return (
             f"file `{file.name}` has no go_package option: protoc-gen-go refuses it "
-            '("unable to determine Go import path"), so Go gets no code for it; '
-            f'expected "{expected};<name>"'
+            '("unable to determine Go import path"), so `contracts gen` writes no Go code; '
+            f'add option go_package = "{module}/<path>;<name>"'
         )
-    path = file.options.go_package.partition(";")[0]
-    if path == expected:
-        return None
-    if path != ctx.go_module and not path.startswith(ctx.go_module + "/"):
-        consequence = (
-            f"it is outside Go module {ctx.go_module}, so protoc-gen-go with "
-            f'module={ctx.go_module} fails ("generated file does not match prefix")'
+    pkg = go_package(file.name, file.options.go_package)
+    if pkg.import_path != module and not pkg.import_path.startswith(module + "/"):
+        message = (
+            f'file `{file.name}`: go_package import path "{pkg.import_path}" is outside Go '
+            f'module {module}: protoc-gen-go with module={module} fails ("generated file '
+            'does not match prefix"), so `contracts gen` writes no Go code'
         )
     else:
-        written = path.removeprefix(ctx.go_module).lstrip("/") or "the module root"
-        consequence = (
-            f"protoc-gen-go writes the code to {written} instead of the directory that "
-            f'mirrors the file, so Go code importing "{expected}" does not build'
+        names = _names_by_import_path(ctx)[pkg.import_path]
+        others = {name: other for name, other in names.items() if name != pkg.name}
+        if not others:
+            return None
+        name, other = sorted(others.items())[0]
+        message = (
+            f'file `{file.name}`: go_package gives import path "{pkg.import_path}" the Go '
+            f"package name `{pkg.name}` but `{other}` names it `{name}`: protoc-gen-go fails "
+            '("inconsistent names"), so `contracts gen` writes no Go code'
         )
-    message = (
-        f'file `{file.name}`: go_package import path "{path}" is not "{expected}": ' + consequence
-    )
     where = option_location(element, _GO_PACKAGE_OPTION)
     return (message, where) if where is not None else message

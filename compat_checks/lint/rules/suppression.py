@@ -34,3 +34,12 @@ rule(
     rationale="A suppression that no longer matches a finding is stale and misleads readers.",
     fix="Remove the contracts:ignore comment.",
 )(_raised_by_engine)
+rule(
+    "SUPPRESSION_PATH_UNUSED",
+    _NO_KINDS,
+    severity=Severity.WARNING,
+    rationale="An ignore path in [tool.contracts.lint] that matches no file (a typo, or a "
+    "folder since moved) ignores nothing, while it reads as if it did.",
+    fix="Correct the path (relative to the workspace root) or remove it from "
+    "[tool.contracts.lint] ignore.",
+)(_raised_by_engine)

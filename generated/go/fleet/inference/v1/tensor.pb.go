@@ -149,7 +149,6 @@ type Tensor struct {
 	// Size of each dimension, outermost first. Every entry is >= 0 (concrete
 	// sizes only; -1 appears only in TensorMetadata). An empty list is a
 	// scalar holding exactly one element; any 0 entry means zero elements.
-	// contracts:ignore INT64_JSON_PRECISION dimension sizes are bounded far below 2^53 and int64 matches the Open Inference Protocol shape type
 	Shape []int64 `protobuf:"varint,3,rep,packed,name=shape,proto3" json:"shape,omitempty"`
 	// Element data for the whole tensor.
 	// Encoding: raw little-endian, row-major (C order, last dimension varies
@@ -232,7 +231,6 @@ type TensorMetadata struct {
 	// Declared size of each dimension, outermost first. -1 marks a variable
 	// dimension (commonly the batch dimension) that accepts any size >= 0;
 	// all other entries are fixed sizes >= 0. An empty list is a scalar.
-	// contracts:ignore INT64_JSON_PRECISION dimension sizes are bounded far below 2^53 and int64 matches the Open Inference Protocol shape type
 	Shape         []int64 `protobuf:"varint,3,rep,packed,name=shape,proto3" json:"shape,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -167,7 +167,6 @@ class Tensor(_message.Message):
         """Size of each dimension, outermost first. Every entry is >= 0 (concrete
         sizes only; -1 appears only in TensorMetadata). An empty list is a
         scalar holding exactly one element; any 0 entry means zero elements.
-        contracts:ignore INT64_JSON_PRECISION dimension sizes are bounded far below 2^53 and int64 matches the Open Inference Protocol shape type
         """
 
     def __init__(
@@ -206,7 +205,6 @@ class TensorMetadata(_message.Message):
         """Declared size of each dimension, outermost first. -1 marks a variable
         dimension (commonly the batch dimension) that accepts any size >= 0;
         all other entries are fixed sizes >= 0. An empty list is a scalar.
-        contracts:ignore INT64_JSON_PRECISION dimension sizes are bounded far below 2^53 and int64 matches the Open Inference Protocol shape type
         """
 
     def __init__(
