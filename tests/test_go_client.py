@@ -172,15 +172,14 @@ def test_fixture_module_builds_vets_and_is_gofmt_clean(tmp_path: Path) -> None:
     module = root / "generated/go"
     assert (module / "shop/v1/cart_client.go").is_file()
     assert not (module / "shop/common/v1/client_options.go").exists(), "no services, no client"
-    go = shutil.which("go")
     gofmt = shutil.which("gofmt")
-    assert go and gofmt
+    assert gofmt
     for args in (["build", "./..."], ["vet", "./..."]):
-        proc = subprocess.run([go, *args], cwd=module, capture_output=True, text=True)
+        proc = _go(*args, cwd=module)
         assert proc.returncode == 0, proc.stderr
     # The fixture's comments use other tools' markup (tables, headings, HTML,
     # tabs, trailing spaces, mixed list markers, fences): still gofmt-clean.
-    listed = subprocess.run([gofmt, "-l", "."], cwd=module, capture_output=True, text=True)
+    listed = run_bounded([gofmt, "-l", "."], cwd=module, timeout=60)
     assert listed.stdout == ""
     assert "// | Code | When |" in (module / "shop/v1/cart_client.go").read_text()
 
@@ -511,5 +510,7 @@ def test_doc_comments_are_what_gofmt_prints(comment: str, tmp_path: Path) -> Non
     source = "package a\n\n" + "\n".join(doc_comment(comment)) + "\ntype T int\n"
     gofmt = shutil.which("gofmt")
     assert gofmt
-    formatted = subprocess.run([gofmt], input=source, capture_output=True, text=True, check=True)
+    formatted = subprocess.run(
+        [gofmt], input=source, capture_output=True, text=True, check=True, timeout=60
+    )
     assert formatted.stdout == source
