@@ -4,6 +4,7 @@ test in tests/interop that calls a Python server built from the Python stubs."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -508,6 +509,35 @@ GOFMT_CASES = [
 @pytest.mark.parametrize("comment", GOFMT_CASES)
 def test_doc_comments_are_what_gofmt_prints(comment: str, tmp_path: Path) -> None:
     source = "package a\n\n" + "\n".join(doc_comment(comment)) + "\ntype T int\n"
+    gofmt = shutil.which("gofmt")
+    assert gofmt
+    formatted = subprocess.run(
+        [gofmt], input=source, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert formatted.stdout == source
+
+
+def test_generated_markup_comments_are_what_gofmt_prints() -> None:
+    """Comments assembled at random (seeded) from other tools' markup: tables,
+    headings, HTML, fences, list markers of every kind, tabs, mixed and
+    trailing whitespace. One gofmt run over all of them must change nothing."""
+    rng = random.Random(20261129)
+    indents = ["", "", " ", "  ", "   ", "    ", "\t", "\t\t", " \t"]
+    pieces = [
+        "text", "- item", "* star", "+ plus", "1. one", "2) two", "10. ten", "# Head",
+        "| a | b |", "|---|", "<b>x</b>", "// slash", "-", "*", "-x", "1.", "\u2022 bullet",
+        "```", "trailing  ", "tab\t", "http://x.example/y", "[link]", "x := 1", "}",
+    ]  # fmt: skip
+    decls = []
+    for n in range(400):
+        lines = [
+            rng.choice(indents) + rng.choice(pieces) if rng.random() < 0.85 else ""
+            for _ in range(rng.randint(1, 8))
+        ]
+        comment = "\n".join(lines)
+        if comment.strip():
+            decls.append("\n".join(doc_comment(comment)) + f"\ntype T{n} int\n")
+    source = "package a\n\n" + "\n".join(decls)
     gofmt = shutil.which("gofmt")
     assert gofmt
     formatted = subprocess.run(
