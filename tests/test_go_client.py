@@ -425,7 +425,7 @@ def test_own_grpc_health_proto_is_refused_because_go_would_panic(
     gen = run_contracts("gen", "--target", "go", cwd=root)
     assert gen.code == 2
     assert gen.stderr.startswith(
-        "contracts: grpc/health/v1/health.proto: declares grpc.health.v1, which grpc-go "
+        "contracts: grpc/health/v1/health.proto: declares package grpc.health.v1, which grpc-go "
         "already registers (google.golang.org/grpc/health/grpc_health_v1"
     ), gen.stderr
     assert "panics at start-up" in gen.stderr

@@ -279,12 +279,18 @@ def _check_health_proto(generated: Sequence[descriptor_pb2.FileDescriptorProto])
             continue
         if file.options.go_package.partition(";")[0] == GRPC_HEALTH_GO:
             continue  # grpc-go's own package, not a second copy
+        what = (
+            f"package {GRPC_HEALTH_PACKAGE}"
+            if file.package == GRPC_HEALTH_PACKAGE
+            else f"the file path {GRPC_HEALTH_FILE}"
+        )
         raise GenerationError(
-            f"{file.name}: declares {file.package or 'the file ' + GRPC_HEALTH_FILE}, which "
-            f"grpc-go already registers ({GRPC_HEALTH_GO}, linked by the typed clients' "
-            "client-side health checking); a Go program linking both panics at start-up "
-            "with a protobuf registration conflict. Leave this file out of the Go "
-            f'generation and use grpc-go\'s copy (same wire format), or set option go_package = "{GRPC_HEALTH_GO}"'
+            f"{file.name}: declares {what}, which grpc-go already registers "
+            f"({GRPC_HEALTH_GO}, linked by the typed clients' client-side health checking); "
+            "a Go program linking both panics at start-up with a protobuf registration "
+            "conflict. Leave this file out of the tree Go is generated from (e.g. list its "
+            "folder under `excludes` in buf.yaml) and use grpc-go's copy, the same service "
+            "on the wire"
         )
 
 
