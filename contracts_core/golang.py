@@ -8,7 +8,10 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from google.protobuf import descriptor_pb2
 
 from contracts_core.errors import UsageError
 
@@ -89,7 +92,11 @@ def doc_comment(text: str, indent: str = "") -> list[str]:
     generated files gofmt-clean without running gofmt, whose version would then
     decide our bytes.
     """
-    lines = [line.rstrip() for line in textwrap.dedent(text.strip("\n")).splitlines()]
+    # Tabs as spaces first, so the common indentation is removed even where
+    # lines mix the two: gofmt removes it too, and a comment left indented
+    # throughout would be reparsed differently by gofmt.
+    dedented = textwrap.dedent(text.strip("\n").expandtabs(4))
+    lines = [line.rstrip() for line in dedented.splitlines()]
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -128,11 +135,15 @@ def _gap(line: str) -> str:
 
 
 def _list(span: list[str], loose: bool) -> list[str]:
-    """A list as gofmt prints it; a loose list (a blank line anywhere) gets one between items."""
+    """A list as gofmt prints it; a loose list (a blank line anywhere) gets one between items.
+    Only markers of the first item's kind (bullet or number) start items."""
     out: list[str] = []
+    numbered = _NUMBER.match(span[0].strip()) is not None
     for line in span:
         stripped = line.strip()
         bullet, number = _BULLET.match(stripped), _NUMBER.match(stripped)
+        # A marker of the other kind (`-` in a numbered list) continues the item.
+        bullet, number = (None, number) if numbered else (bullet, None)
         if bullet or number:
             if out and loose and out[-1]:
                 out.append("")
@@ -148,3 +159,195 @@ def _list(span: list[str], loose: bool) -> list[str]:
 def _code(span: list[str]) -> list[str]:
     body = textwrap.dedent("\n".join(span)).splitlines()
     return ["\t" + line if line else "" for line in body]
+
+
+# -- Exported names the generated Go declares -----------------------------------
+#
+# One list, read by the lint rule GO_NAME_COLLISION and by the typed-client
+# generator, of every exported identifier that protoc-gen-go, protoc-gen-go-grpc
+# (v1.6) and our typed clients declare in a Go package. Two declarations of one
+# name in one package fail `go build` with "redeclared in this block".
+
+PROTOC_GEN_GO = "protoc-gen-go"
+PROTOC_GEN_GO_GRPC = "protoc-gen-go-grpc"
+TYPED_CLIENT = "the typed Go client"
+
+# What client_options.go declares once in every Go package with a service.
+# tests/test_go_client.py checks this against the built-in template's output.
+# fmt: off
+CLIENT_PACKAGE_NAMES = frozenset([
+    "DefaultCallTimeout", "DefaultServerStreamTimeout", "DefaultClientStreamTimeout",
+    "DefaultBidiStreamTimeout", "DefaultMaxMessageBytes", "DefaultKeepaliveTime",
+    "DefaultKeepaliveTimeout", "RetryPolicy", "DefaultRetryPolicy", "ClientOption",
+    "WithCallTimeout", "WithServerStreamTimeout", "WithClientStreamTimeout",
+    "WithBidiStreamTimeout", "WithRetryPolicy", "WithoutRetry", "WithKeepalive",
+    "WithMaxMessageSize", "WithGzip", "WithTransportCredentials", "WithInsecure",
+    "WithHealthCheckService", "WithoutHealthCheck", "WithLoadBalancingPolicy",
+    "WithDialOptions",
+])
+# fmt: on
+
+# descriptor.proto field numbers of the source-info paths below.
+_FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
+_MSG_FIELD, _MSG_NESTED, _MSG_ENUM = 2, 3, 4
+_ENUM_VALUE, _SERVICE_METHOD = 2, 2
+
+
+@dataclass(frozen=True)
+class GoDecl:
+    """One exported Go identifier and the proto element it is generated for."""
+
+    name: str
+    generator: str  # PROTOC_GEN_GO, PROTOC_GEN_GO_GRPC or TYPED_CLIENT
+    role: str  # what the identifier is: "the client interface", "the message type"
+    kind: str  # the proto element: "message", "enum", "enum value", "field", "service", "method"
+    full_name: str  # the element's full proto name; "" for package-level names
+    file: str  # the proto file declaring the element
+    path: tuple[int, ...]  # its source-info path; () for package-level names
+
+    def own(self) -> str:
+        """How the element's own finding names it: "its Go message type `Foo`"."""
+        return f"its Go {self.role.removeprefix('the ')} `{self.name}`"
+
+    def describe(self) -> str:
+        if not self.full_name:
+            return f"{self.role} that {self.generator} declares in every package with a service"
+        return f"{self.role} that {self.generator} declares for {self.kind} `{self.full_name}`"
+
+
+def message_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
+    """protoc-gen-go's exported names for a file's messages and enums."""
+    prefix = f"{file.package}." if file.package else ""
+
+    def decl(name: str, role: str, kind: str, full: str, path: tuple[int, ...]) -> GoDecl:
+        return GoDecl(name, PROTOC_GEN_GO, role, kind, full, file.name, path)
+
+    def enum(
+        proto: descriptor_pb2.EnumDescriptorProto,
+        path: tuple[int, ...],
+        scope: str,
+        go_prefix: str,
+    ) -> Iterator[GoDecl]:
+        go_name = go_prefix + go_camel_case(proto.name)
+        full = scope + proto.name
+        yield decl(go_name, "the enum type", "enum", full, path)
+        yield decl(go_name + "_name", "the value-name map", "enum", full, path)
+        yield decl(go_name + "_value", "the name-value map", "enum", full, path)
+        # A nested enum's values are prefixed by the message, a top-level one's by the enum.
+        value_prefix = go_prefix or go_name + "_"
+        for i, value in enumerate(proto.value):
+            yield decl(
+                value_prefix + value.name,
+                "the constant",
+                "enum value",
+                scope + value.name,
+                (*path, _ENUM_VALUE, i),
+            )
+
+    def message(
+        proto: descriptor_pb2.DescriptorProto, path: tuple[int, ...], scope: str, go_prefix: str
+    ) -> Iterator[GoDecl]:
+        if proto.options.map_entry:  # map<k, v> entries get no Go type
+            return
+        go_name = go_prefix + go_camel_case(proto.name)
+        full = scope + proto.name
+        yield decl(go_name, "the message type", "message", full, path)
+        nested = {go_camel_case(n.name) for n in proto.nested_type}
+        nested |= {go_camel_case(e.name) for e in proto.enum_type}
+        for i, fld in enumerate(proto.field):
+            if fld.HasField("oneof_index") and not fld.proto3_optional:
+                member = go_camel_case(fld.name)
+                # protoc-gen-go renames a wrapper that would take a nested type's name.
+                wrapper = f"{go_name}_{member}" + ("_" if member in nested else "")
+                yield decl(
+                    wrapper, "the oneof wrapper type", "field", f"{full}.{fld.name}",
+                    (*path, _MSG_FIELD, i),
+                )  # fmt: skip
+        for i, sub in enumerate(proto.nested_type):
+            yield from message(sub, (*path, _MSG_NESTED, i), f"{full}.", go_name + "_")
+        for i, sub_enum in enumerate(proto.enum_type):
+            yield from enum(sub_enum, (*path, _MSG_ENUM, i), f"{full}.", go_name + "_")
+
+    for i, msg in enumerate(file.message_type):
+        yield from message(msg, (_FILE_MESSAGE, i), prefix, "")
+    for i, en in enumerate(file.enum_type):
+        yield from enum(en, (_FILE_ENUM, i), prefix, "")
+
+
+def service_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
+    """protoc-gen-go-grpc's and our typed client's exported names for a file's services."""
+    prefix = f"{file.package}." if file.package else ""
+    for i, svc in enumerate(file.service):
+        s, full, path = go_camel_case(svc.name), prefix + svc.name, (_FILE_SERVICE, i)
+        for name, generator, role in (
+            (f"{s}Client", PROTOC_GEN_GO_GRPC, "the client interface"),
+            (f"New{s}Client", PROTOC_GEN_GO_GRPC, "the client constructor"),
+            (f"{s}Server", PROTOC_GEN_GO_GRPC, "the server interface"),
+            (f"Unimplemented{s}Server", PROTOC_GEN_GO_GRPC, "the embeddable server"),
+            (f"Unsafe{s}Server", PROTOC_GEN_GO_GRPC, "the opt-out server interface"),
+            (f"Register{s}Server", PROTOC_GEN_GO_GRPC, "the registration function"),
+            (f"{s}_ServiceDesc", PROTOC_GEN_GO_GRPC, "the service descriptor"),
+            (f"{s}Conn", TYPED_CLIENT, "the client type"),
+            (f"New{s}Conn", TYPED_CLIENT, "the client constructor"),
+        ):
+            yield GoDecl(name, generator, role, "service", full, file.name, path)
+        for j, rpc in enumerate(svc.method):
+            m, m_path = go_camel_case(rpc.name), (*path, _SERVICE_METHOD, j)
+            names = [(f"{s}_{m}_FullMethodName", "the method name constant")]
+            if rpc.client_streaming or rpc.server_streaming:
+                names += [
+                    (f"{s}_{m}Client", "the client stream type"),
+                    (f"{s}_{m}Server", "the server stream type"),
+                ]
+            for name, role in names:
+                yield GoDecl(
+                    name,
+                    PROTOC_GEN_GO_GRPC,
+                    role,
+                    "method",
+                    f"{full}.{rpc.name}",
+                    file.name,
+                    m_path,
+                )
+
+
+def package_decls(
+    files: Iterable[descriptor_pb2.FileDescriptorProto],
+) -> dict[str, list[GoDecl]]:
+    """Go import path -> every exported identifier generated into that package.
+
+    Files without go_package are left out (they get no Go code). Package-level
+    names come first, then service names, then message names, so that a
+    message is what collides when it takes a gRPC or client name.
+    """
+    packages: dict[str, list[descriptor_pb2.FileDescriptorProto]] = {}
+    for file in files:
+        if file.options.go_package:
+            import_path = file.options.go_package.partition(";")[0]
+            packages.setdefault(import_path, []).append(file)
+    out: dict[str, list[GoDecl]] = {}
+    for import_path, members in packages.items():
+        members = sorted(members, key=lambda f: f.name)
+        decls = out[import_path] = []
+        if any(f.service for f in members):
+            decls += (
+                GoDecl(n, TYPED_CLIENT, "the package-level name", "", "", "", ())
+                for n in sorted(CLIENT_PACKAGE_NAMES)
+            )
+        for f in members:
+            decls += service_decls(f)
+        for f in members:
+            decls += message_decls(f)
+    return out
+
+
+def go_collisions(decls: Iterable[GoDecl]) -> list[tuple[GoDecl, GoDecl]]:
+    """(declaration, the earlier one of the same name) for every identifier of
+    one package's declarations that is declared twice."""
+    first: dict[str, GoDecl] = {}
+    out: list[tuple[GoDecl, GoDecl]] = []
+    for d in decls:
+        earlier = first.setdefault(d.name, d)
+        if earlier is not d:
+            out.append((d, earlier))
+    return out

@@ -22,8 +22,19 @@ from dataclasses import dataclass, field
 from google.protobuf import descriptor_pb2
 
 from codegen.gen.templates import Templates
+from contracts_core.descriptors import walk
 from contracts_core.errors import GenerationError, UsageError
-from contracts_core.golang import GoPackage, doc_comment, go_camel_case, go_package
+from contracts_core.golang import (
+    CLIENT_PACKAGE_NAMES,
+    TYPED_CLIENT,
+    GoDecl,
+    GoPackage,
+    doc_comment,
+    go_camel_case,
+    go_collisions,
+    go_package,
+    package_decls,
+)
 
 GENERATOR = "protoc-gen-contracts-go-client"
 OPTIONS_FILE = "client_options.go"
@@ -31,6 +42,12 @@ FILE_SUFFIX = "_client.go"
 
 # Source-info path components (descriptor.proto field numbers).
 _FILE_SERVICE, _SERVICE_METHOD = 6, 2
+
+# grpc-go's own copy of grpc/health/v1/health.proto, which the options file
+# links through `google.golang.org/grpc/health` (client-side health checking).
+GRPC_HEALTH_PACKAGE = "grpc.health.v1"
+GRPC_HEALTH_FILE = "grpc/health/v1/health.proto"
+GRPC_HEALTH_GO = "google.golang.org/grpc/health/grpc_health_v1"
 
 _EXPORTED_DECL = re.compile(r"^(?:func|type|var|const) ([A-Z]\w*)|^\t([A-Z]\w*)\s+=", re.M)
 
@@ -97,7 +114,6 @@ class _TypeIndex:
 
     def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
         self.types: dict[str, tuple[GoPackage, str]] = {}
-        self.package_names: dict[str, set[str]] = {}  # import path -> Go identifiers
         self.unplaced: dict[str, str] = {}  # full name -> file without go_package
         for file in files:
             if not file.options.go_package:
@@ -106,36 +122,17 @@ class _TypeIndex:
                 self.unplaced.update((scope + m.name, file.name) for m in file.message_type)
                 continue
             pkg = go_package(file.name, file.options.go_package)
-            names = self.package_names.setdefault(pkg.import_path, set())
             prefix = f".{file.package}." if file.package else "."
             for msg in file.message_type:
-                self._message(pkg, names, prefix, "", msg)
-            for enum in file.enum_type:
-                self._enum(names, "", enum)
+                self._message(pkg, prefix, "", msg)
 
     def _message(
-        self,
-        pkg: GoPackage,
-        names: set[str],
-        prefix: str,
-        go_prefix: str,
-        msg: descriptor_pb2.DescriptorProto,
+        self, pkg: GoPackage, prefix: str, go_prefix: str, msg: descriptor_pb2.DescriptorProto
     ) -> None:
         go_name = go_prefix + go_camel_case(msg.name)
         self.types[prefix + msg.name] = (pkg, go_name)
-        names.add(go_name)
         for nested in msg.nested_type:
-            self._message(pkg, names, f"{prefix}{msg.name}.", f"{go_name}_", nested)
-        for enum in msg.enum_type:
-            self._enum(names, f"{go_name}_", enum)
-
-    @staticmethod
-    def _enum(names: set[str], go_prefix: str, enum: descriptor_pb2.EnumDescriptorProto) -> None:
-        go_name = go_prefix + go_camel_case(enum.name)
-        # Values of a nested enum are prefixed by the message, not the enum.
-        value_prefix = go_prefix if go_prefix else f"{go_name}_"
-        names.update({go_name, f"{go_name}_name", f"{go_name}_value"})
-        names.update(value_prefix + v.name for v in enum.value)
+            self._message(pkg, f"{prefix}{msg.name}.", f"{go_name}_", nested)
 
 
 def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
@@ -234,6 +231,7 @@ def generate(
 ) -> dict[str, str]:
     """Output path -> Go source, for the services of the files to generate."""
     by_name = {f.name: f for f in files}
+    generated = [by_name[name] for name in to_generate]
     index = _TypeIndex(files)
     out: dict[str, str] = {}
     # (file, its Go package, output folder) of every file with services.
@@ -266,29 +264,73 @@ def generate(
         out[_join(directory, OPTIONS_FILE)] = templates.render(
             "go_client/options.go.j2", generator=GENERATOR, package=package
         )
-    _check_collisions(out, placed, index)
+    if placed:
+        _check_health_proto(generated)
+    _check_collisions(out, placed, generated, by_name)
     return out
+
+
+def _check_health_proto(generated: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
+    """A second Go copy of grpc.health.v1 next to grpc-go's makes every program
+    that links both panic at start-up (protobuf-go refuses a second registration
+    of a file path or full name), and the options file links grpc-go's."""
+    for file in generated:
+        if file.package != GRPC_HEALTH_PACKAGE and file.name != GRPC_HEALTH_FILE:
+            continue
+        if file.options.go_package.partition(";")[0] == GRPC_HEALTH_GO:
+            continue  # grpc-go's own package, not a second copy
+        what = (
+            f"package {GRPC_HEALTH_PACKAGE}"
+            if file.package == GRPC_HEALTH_PACKAGE
+            else f"the file path {GRPC_HEALTH_FILE}"
+        )
+        raise GenerationError(
+            f"{file.name}: declares {what}, which grpc-go already registers "
+            f"({GRPC_HEALTH_GO}, linked by the typed clients' client-side health checking); "
+            "a Go program linking both panics at start-up with a protobuf registration "
+            "conflict. Leave this file out of the tree Go is generated from (e.g. list its "
+            "folder under `excludes` in buf.yaml) and use grpc-go's copy, the same service "
+            "on the wire"
+        )
+
+
+def _position(file: descriptor_pb2.FileDescriptorProto, path: tuple[int, ...]) -> str:
+    for element in walk(file):
+        if element.path == path:
+            location = element.location
+            return f"{file.name}:{location.line}:{location.column}"
+    return file.name
 
 
 def _check_collisions(
     out: dict[str, str],
     placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]],
-    index: _TypeIndex,
+    generated: Sequence[descriptor_pb2.FileDescriptorProto],
+    by_name: dict[str, descriptor_pb2.FileDescriptorProto],
 ) -> None:
-    """A declared message or enum whose Go name our clients also declare would
-    not compile; say so here, naming the proto element, not later in `go build`."""
-    declared: dict[str, dict[str, str]] = {}  # directory -> Go identifier -> output file
+    """An exported Go name declared twice in a package we write a client into
+    would not compile; say so here, naming the proto element, not later in
+    `go build`. Names come from contracts_core.golang (shared with the lint rule
+    GO_NAME_COLLISION), plus whatever an overriding template declares."""
+    decls = package_decls(generated)
+    rendered: dict[str, dict[str, str]] = {}  # directory -> Go identifier -> output file
     for path, source in out.items():
-        names = declared.setdefault(posixpath.dirname(path), {})
+        names = rendered.setdefault(posixpath.dirname(path), {})
         for match in _EXPORTED_DECL.finditer(source):
             names[match.group(1) or match.group(2)] = path
-    for file, pkg, directory in placed:
-        ours = declared.get(directory, {})
-        clashes = sorted(index.package_names.get(pkg.import_path, set()) & set(ours))
-        if clashes:
-            clash = clashes[0]
+    for _, pkg, directory in placed:
+        package = list(decls.get(pkg.import_path, []))
+        known = {d.name for d in package if d.generator == TYPED_CLIENT} | CLIENT_PACKAGE_NAMES
+        # Names an overriding template adds; the built-in ones are all in `known`.
+        package[:0] = (
+            GoDecl(name, TYPED_CLIENT, f"`{name}` in {posixpath.basename(file)}", "", "", "", ())
+            for name, file in sorted(rendered.get(directory, {}).items())
+            if name not in known
+        )
+        for decl, earlier in go_collisions(package):
+            where = _position(by_name[decl.file], decl.path) if decl.file else pkg.import_path
             raise GenerationError(
-                f"{file.name}: Go identifier {clash} of package {pkg.name} is declared by "
-                f"protoc-gen-go for a message or enum and by the generated client "
-                f"({posixpath.basename(ours[clash])}); rename the message or enum"
+                f"{where}: Go identifier {decl.name} of package {pkg.name} is {decl.describe()} "
+                f"and also {earlier.describe()}, so the package would not compile; rename "
+                f"the {decl.kind or 'template declaration'} (lint rule GO_NAME_COLLISION)"
             )

@@ -7,30 +7,61 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	inferencev1 "github.com/fleet-platform/contracts/generated/go/fleet/inference/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 )
 
-// startServer runs python_server.py and returns its address; the server
-// exits when the test ends and closes its stdin.
-func startServer(t *testing.T, args ...string) string {
+// How long a server gets to report its port, and to exit once asked.
+const (
+	serverStartTimeout = 30 * time.Second
+	serverStopTimeout  = 3 * time.Second
+)
+
+// pyServer is one python_server.py process, in its own process group so that
+// stopping it also stops anything it started.
+type pyServer struct {
+	addr   string
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	cancel context.CancelFunc
+	done   chan error // the result of cmd.Wait, once
+}
+
+// launchServer starts python_server.py and waits (bounded) for its port.
+// The test's cleanup stops it: stdin closed, then SIGKILL to its process
+// group if it has not exited within serverStopTimeout.
+func launchServer(t *testing.T, args ...string) *pyServer {
 	t.Helper()
 	python := os.Getenv("INTEROP_PYTHON")
 	if python == "" {
 		python = filepath.Join("..", "..", ".venv", "bin", "python")
 	}
-	cmd := exec.Command(python, append([]string{"python_server.py"}, args...)...)
+	// The context ends the server at the latest when the test binary would
+	// be killed for running too long.
+	lifetime := 10 * time.Minute
+	if deadline, ok := t.Deadline(); ok {
+		lifetime = time.Until(deadline)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lifetime)
+	cmd := exec.CommandContext(ctx, python, append([]string{"python_server.py"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = serverStopTimeout
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -41,19 +72,60 @@ func startServer(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatalf("start %s: %v (set INTEROP_PYTHON to the venv's python)", python, err)
 	}
+	srv := &pyServer{cmd: cmd, stdin: stdin, cancel: cancel, done: make(chan error, 1)}
+	port := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		port <- line
+		// Wait closes stdout; read nothing more from it before.
+		srv.done <- cmd.Wait()
+	}()
 	t.Cleanup(func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("python server: %v", err)
+		if killed, err := srv.stop(); killed {
+			t.Errorf("python server %v did not exit within %s of its stdin closing and was killed", args, serverStopTimeout)
+		} else if err != nil {
+			t.Errorf("python server %v: %v", args, err)
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "PORT ") {
-		t.Fatalf("python server did not report its port: %q, %v", line, err)
+	select {
+	case line := <-port:
+		if !strings.HasPrefix(line, "PORT ") {
+			t.Fatalf("python server did not report its port: %q", line)
+		}
+		srv.addr = "127.0.0.1:" + strings.TrimSpace(strings.TrimPrefix(line, "PORT "))
+	case <-time.After(serverStartTimeout):
+		t.Fatalf("python server %v did not report its port within %s", args, serverStartTimeout)
 	}
-	return "127.0.0.1:" + strings.TrimSpace(strings.TrimPrefix(line, "PORT "))
+	return srv
+}
+
+// stop asks the server to exit by closing its stdin and kills its process
+// group if it has not within serverStopTimeout. It reports whether it had to
+// kill, and the process's exit error otherwise. Calling it again is a no-op.
+func (s *pyServer) stop() (killed bool, err error) {
+	if s.done == nil {
+		return false, nil
+	}
+	defer func() { s.done = nil }()
+	s.stdin.Close()
+	select {
+	case err = <-s.done:
+	case <-time.After(serverStopTimeout):
+		killed = true
+		s.cancel() // cmd.Cancel: SIGKILL to the whole group
+		<-s.done
+	}
+	s.cancel()
+	return killed, err
+}
+
+// startServer launches python_server.py and returns its address.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
+	return launchServer(t, args...).addr
 }
 
 func dial(t *testing.T, target string, opts ...inferencev1.ClientOption) *inferencev1.InferenceServiceConn {
@@ -187,7 +259,7 @@ func TestCallerDeadlineWins(t *testing.T) {
 
 func TestDefaultDeadlineAppliesWhenCallerHasNone(t *testing.T) {
 	addr := startServer(t)
-	client := dial(t, addr, inferencev1.WithCallTimeout(200*time.Millisecond), inferencev1.WithStreamTimeout(300*time.Millisecond))
+	client := dial(t, addr, inferencev1.WithCallTimeout(200*time.Millisecond), inferencev1.WithServerStreamTimeout(300*time.Millisecond))
 	start := time.Now()
 	_, err := client.Predict(context.Background(), request("slow", map[string]int64{"sleep_ms": 3000}))
 	wantCode(t, err, codes.DeadlineExceeded)
@@ -221,16 +293,114 @@ func TestUnavailableIsRetried(t *testing.T) {
 	wantCode(t, err, codes.Unavailable)
 }
 
+const inferenceService = "fleet.inference.v1.InferenceService"
+
+func TestDefaultHealthCheckAsksForOverallHealth(t *testing.T) {
+	// grpc-go's health.NewServer and grpc_health_probe know only "": such a
+	// server must be reachable with the defaults.
+	addr := startServer(t, "--health", "=SERVING")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ready, err := dial(t, addr).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
+	if err != nil || !ready.GetReady() {
+		t.Fatalf("a server whose overall health is SERVING should take calls: %v, %v", ready, err)
+	}
+	// Asking for the service's own name, which this server does not know,
+	// keeps calls off it (SERVICE_UNKNOWN).
+	_, err = dial(t, addr, inferencev1.WithHealthCheckService(inferenceService)).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
+	wantCode(t, err, codes.Unavailable)
+}
+
 func TestHealthCheckKeepsCallsOffNotServingServer(t *testing.T) {
-	addr := startServer(t, "--not-serving")
+	// The server as a whole is NOT_SERVING, whatever it says of the service.
+	addr := startServer(t, "--health", "=NOT_SERVING", "--health", inferenceService+"=SERVING")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := dial(t, addr).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
 	wantCode(t, err, codes.Unavailable)
 
-	ready, err := dial(t, addr, inferencev1.WithoutHealthCheck()).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
+	ready, err := dial(t, addr, inferencev1.WithHealthCheckService(inferenceService)).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
+	if err != nil || !ready.GetReady() {
+		t.Fatalf("checking the service's own SERVING name should reach the server: %v, %v", ready, err)
+	}
+	ready, err = dial(t, addr, inferencev1.WithoutHealthCheck()).GetModelReady(ctx, &inferencev1.GetModelReadyRequest{ModelName: "echo"})
 	if err != nil || !ready.GetReady() {
 		t.Fatalf("without health checking the call should reach the server: %v, %v", ready, err)
+	}
+}
+
+// deadlineReporter is a grpc-go server that answers every stream with a
+// header saying whether the call arrived with a deadline.
+func deadlineReporter(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+		value := "none"
+		if deadline, ok := stream.Context().Deadline(); ok {
+			value = time.Until(deadline).Round(time.Minute).String()
+		}
+		return stream.SendHeader(metadata.Pairs("deadline", value))
+	}))
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+func TestDefaultDeadlinePerStreamKind(t *testing.T) {
+	addr := deadlineReporter(t)
+	kinds := []struct {
+		name string
+		desc grpc.StreamDesc
+	}{
+		{"server-streaming", grpc.StreamDesc{ServerStreams: true}},
+		{"client-streaming", grpc.StreamDesc{ClientStreams: true}},
+		{"bidi", grpc.StreamDesc{ClientStreams: true, ServerStreams: true}},
+	}
+	deadlines := func(opts ...inferencev1.ClientOption) map[string]string {
+		conn := dial(t, addr, append(opts, inferencev1.WithoutHealthCheck())...).ClientConn()
+		got := map[string]string{}
+		for _, kind := range kinds {
+			ctx, cancel := context.WithCancel(context.Background())
+			stream, err := conn.NewStream(ctx, &kind.desc, "/test.Kinds/Call")
+			if err != nil {
+				t.Fatal(err)
+			}
+			header, err := stream.Header()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[kind.name] = strings.Join(header.Get("deadline"), ",")
+			cancel()
+		}
+		return got
+	}
+	// Long-lived sessions (bidi) and uploads (client-streaming) have no
+	// default deadline; a server stream answering one request has 5 minutes.
+	want := map[string]string{"server-streaming": "5m0s", "client-streaming": "none", "bidi": "none"}
+	if got := deadlines(); !maps.Equal(got, want) {
+		t.Fatalf("default deadlines %v, want %v", got, want)
+	}
+	want = map[string]string{"server-streaming": "none", "client-streaming": "2m0s", "bidi": "3m0s"}
+	got := deadlines(inferencev1.WithServerStreamTimeout(0), inferencev1.WithClientStreamTimeout(2*time.Minute), inferencev1.WithBidiStreamTimeout(3*time.Minute))
+	if !maps.Equal(got, want) {
+		t.Fatalf("configured deadlines %v, want %v", got, want)
+	}
+}
+
+func TestHungServerIsKilledWithinSeconds(t *testing.T) {
+	// This server ignores SIGTERM and the end of its stdin.
+	srv := launchServer(t, "--ignore-shutdown")
+	pid := srv.cmd.Process.Pid
+	start := time.Now()
+	killed, _ := srv.stop()
+	if elapsed := time.Since(start); !killed || elapsed > serverStopTimeout+5*time.Second {
+		t.Fatalf("stop of a hung server: killed=%v after %s", killed, elapsed)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("process %d still exists after stop: %v", pid, err)
 	}
 }
 
@@ -241,13 +411,17 @@ func TestRoundRobinSpreadsCallsOverAddresses(t *testing.T) {
 		{Addr: startServer(t, "--name", "b")},
 	}})
 	client := dial(t, "fleettest:///inference", inferencev1.WithDialOptions(grpc.WithResolvers(r)))
+	// round_robin picks among the addresses whose health check has passed,
+	// so the second may join a little after the first: call until both
+	// answered, for a bounded time.
 	seen := map[string]int{}
-	for i := 0; i < 20; i++ {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && (seen["a"] == 0 || seen["b"] == 0); {
 		meta, err := client.GetModelMetadata(context.Background(), &inferencev1.GetModelMetadataRequest{ModelName: "echo"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		seen[meta.GetPlatform()]++
+		time.Sleep(10 * time.Millisecond)
 	}
 	if seen["a"] == 0 || seen["b"] == 0 {
 		t.Fatalf("calls per server %v: round_robin should use both", seen)

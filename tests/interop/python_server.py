@@ -11,13 +11,20 @@ exercise every path of the typed Go client:
 - GetModelMetadata answers with the server's --name as platform, so a test
   can see which of several servers took a call.
 
-Prints "PORT <n>" once it listens on 127.0.0.1; exits on SIGTERM or stdin EOF.
+Health: `--health NAME=STATUS` (repeatable) sets what grpc.health.v1.Health
+reports for NAME ("" is the server's overall health); without it both "" and
+the service's own name are SERVING.
+
+Prints "PORT <n>" once it listens on 127.0.0.1; exits on SIGTERM or stdin EOF,
+unless `--ignore-shutdown` makes it ignore both (a hung server, for the test
+that proves the Go side still kills it).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import signal
 import sys
 import threading
 import time
@@ -112,8 +119,11 @@ class Inference(pb_grpc.InferenceServiceServicer):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", default="server")
-    parser.add_argument("--not-serving", action="store_true")
+    parser.add_argument("--health", action="append", default=[], metavar="NAME=STATUS")
+    parser.add_argument("--ignore-shutdown", action="store_true")
     args = parser.parse_args()
+    if args.ignore_shutdown:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         # Accept the Go clients' keepalive pings (every 30 s by default).
@@ -124,19 +134,20 @@ def main() -> None:
     )
     pb_grpc.add_InferenceServiceServicer_to_server(Inference(args.name), server)
     health_servicer = health.HealthServicer()
-    status = (
-        health_pb2.HealthCheckResponse.NOT_SERVING
-        if args.not_serving
-        else health_pb2.HealthCheckResponse.SERVING
-    )
-    for service in ("", SERVICE):
-        health_servicer.set(service, status)
+    statuses = [item.partition("=")[::2] for item in args.health] or [
+        ("", "SERVING"),
+        (SERVICE, "SERVING"),
+    ]
+    for service, status in statuses:
+        health_servicer.set(service, health_pb2.HealthCheckResponse.ServingStatus.Value(status))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"PORT {port}", flush=True)
     # The Go test holds our stdin; when it goes away, so do we.
     sys.stdin.read()
+    while args.ignore_shutdown:
+        time.sleep(1)
     server.stop(grace=None)
 
 

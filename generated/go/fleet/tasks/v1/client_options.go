@@ -23,9 +23,19 @@ import (
 const (
 	// DefaultCallTimeout bounds a unary call whose context has no deadline.
 	DefaultCallTimeout = 10 * time.Second
-	// DefaultStreamTimeout bounds a streaming call whose context has no
-	// deadline, from its start until its last message is received.
-	DefaultStreamTimeout = 5 * time.Minute
+	// DefaultServerStreamTimeout bounds a server-streaming call whose context
+	// has no deadline, from its start until its last message is received: one
+	// request whose answer arrives in pieces is bounded work.
+	DefaultServerStreamTimeout = 5 * time.Minute
+	// DefaultClientStreamTimeout bounds a client-streaming call whose context
+	// has no deadline; zero, the default, leaves it unbounded: an upload lasts
+	// as long as the caller has data, which only the caller knows.
+	DefaultClientStreamTimeout = time.Duration(0)
+	// DefaultBidiStreamTimeout bounds a bidirectional-streaming call whose
+	// context has no deadline; zero, the default, leaves it unbounded: such
+	// calls are often sessions meant to stay open, and keepalive already
+	// detects a peer that went away. End them by cancelling the context.
+	DefaultBidiStreamTimeout = time.Duration(0)
 	// DefaultMaxMessageBytes caps the size of one message sent or received.
 	DefaultMaxMessageBytes = 16 << 20
 	// DefaultKeepaliveTime is how long a connection with calls in flight may
@@ -71,25 +81,29 @@ func DefaultRetryPolicy() RetryPolicy {
 type ClientOption func(*clientConfig)
 
 type clientConfig struct {
-	callTimeout     time.Duration
-	streamTimeout   time.Duration
-	retry           *RetryPolicy
-	keepalive       keepalive.ClientParameters
-	maxMessageBytes int
-	gzip            bool
-	creds           credentials.TransportCredentials
-	healthCheck     bool
-	healthService   string
-	loadBalancing   string
-	dialOptions     []grpc.DialOption
+	callTimeout         time.Duration
+	serverStreamTimeout time.Duration
+	clientStreamTimeout time.Duration
+	bidiStreamTimeout   time.Duration
+	retry               *RetryPolicy
+	keepalive           keepalive.ClientParameters
+	maxMessageBytes     int
+	gzip                bool
+	creds               credentials.TransportCredentials
+	healthCheck         bool
+	healthService       string
+	loadBalancing       string
+	dialOptions         []grpc.DialOption
 }
 
-func defaultClientConfig(service string) clientConfig {
+func defaultClientConfig() clientConfig {
 	retry := DefaultRetryPolicy()
 	return clientConfig{
-		callTimeout:   DefaultCallTimeout,
-		streamTimeout: DefaultStreamTimeout,
-		retry:         &retry,
+		callTimeout:         DefaultCallTimeout,
+		serverStreamTimeout: DefaultServerStreamTimeout,
+		clientStreamTimeout: DefaultClientStreamTimeout,
+		bidiStreamTimeout:   DefaultBidiStreamTimeout,
+		retry:               &retry,
 		keepalive: keepalive.ClientParameters{
 			Time:    DefaultKeepaliveTime,
 			Timeout: DefaultKeepaliveTimeout,
@@ -97,8 +111,12 @@ func defaultClientConfig(service string) clientConfig {
 		maxMessageBytes: DefaultMaxMessageBytes,
 		creds:           credentials.NewTLS(nil),
 		healthCheck:     true,
-		healthService:   service,
-		loadBalancing:   "round_robin",
+		// "": the server's overall health, which every health server
+		// answers (grpc-go's health.NewServer, grpc_health_probe and
+		// Kubernetes probes all use it); a per-service name is only known
+		// to servers that register it.
+		healthService: "",
+		loadBalancing: "round_robin",
 	}
 }
 
@@ -109,10 +127,22 @@ func WithCallTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.callTimeout = d }
 }
 
-// WithStreamTimeout sets the deadline given to a streaming call whose context
-// has none; zero leaves such calls unbounded.
-func WithStreamTimeout(d time.Duration) ClientOption {
-	return func(c *clientConfig) { c.streamTimeout = d }
+// WithServerStreamTimeout sets the deadline given to a server-streaming call
+// whose context has none; zero leaves such calls unbounded.
+func WithServerStreamTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.serverStreamTimeout = d }
+}
+
+// WithClientStreamTimeout sets the deadline given to a client-streaming call
+// whose context has none; zero (the default) leaves such calls unbounded.
+func WithClientStreamTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.clientStreamTimeout = d }
+}
+
+// WithBidiStreamTimeout sets the deadline given to a bidirectional-streaming
+// call whose context has none; zero (the default) leaves such calls unbounded.
+func WithBidiStreamTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.bidiStreamTimeout = d }
 }
 
 // WithRetryPolicy replaces DefaultRetryPolicy.
@@ -154,9 +184,12 @@ func WithInsecure() ClientOption {
 }
 
 // WithHealthCheckService sets the name the client asks the server's
-// grpc.health.v1.Health service about; the default is the client's own
-// service name. A server address that reports NOT_SERVING gets no calls.
-// Servers without a health service are treated as healthy.
+// grpc.health.v1.Health service about. The default is "", the server's
+// overall health; pass the client's full service name (for example
+// "fleet.inference.v1.InferenceService") when servers report it on its own.
+// A server address that reports NOT_SERVING, or does not know the name
+// (SERVICE_UNKNOWN), gets no calls. Servers without a health service are
+// treated as healthy.
 func WithHealthCheckService(name string) ClientOption {
 	return func(c *clientConfig) { c.healthCheck, c.healthService = true, name }
 }
@@ -251,7 +284,7 @@ func durationJSON(d time.Duration) string {
 // newClientConn builds the connection behind a New...Conn constructor. It
 // does not connect; the first call does.
 func newClientConn(target, service string, opts []ClientOption) (*grpc.ClientConn, error) {
-	cfg := defaultClientConfig(service)
+	cfg := defaultClientConfig()
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -272,7 +305,7 @@ func newClientConn(target, service string, opts []ClientOption) (*grpc.ClientCon
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithDefaultCallOptions(callOptions...),
 		grpc.WithChainUnaryInterceptor(unaryDeadline(cfg.callTimeout)),
-		grpc.WithChainStreamInterceptor(streamDeadline(cfg.streamTimeout)),
+		grpc.WithChainStreamInterceptor(streamDeadline(cfg.serverStreamTimeout, cfg.clientStreamTimeout, cfg.bidiStreamTimeout)),
 	}
 	if cfg.retry == nil {
 		dialOptions = append(dialOptions, grpc.WithDisableRetry())
@@ -300,8 +333,15 @@ func unaryDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 	}
 }
 
-func streamDeadline(d time.Duration) grpc.StreamClientInterceptor {
+// streamDeadline gives each kind of streaming call its own default deadline.
+func streamDeadline(server, client, bidi time.Duration) grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		d := server
+		if desc.ClientStreams && desc.ServerStreams {
+			d = bidi
+		} else if desc.ClientStreams {
+			d = client
+		}
 		ctx, cancel := withDefaultDeadline(ctx, d)
 		stream, err := streamer(ctx, desc, cc, method, opts...)
 		if err != nil {
