@@ -194,7 +194,6 @@ class _GoMessage:
     fields: dict[int, str]  # field index -> Go name after conflict resolution
     oneofs: dict[int, str]  # oneof index -> Go name after conflict resolution
     synthetic: frozenset[int]  # oneof indexes of proto3 `optional` fields
-    nested: frozenset[str]  # Go names of nested messages and enums (after the `M_`)
 
 
 def _go_message(message: Element, ctx: LintContext) -> _GoMessage:
@@ -221,8 +220,7 @@ def _go_message(message: Element, ctx: LintContext) -> _GoMessage:
         synthetic = frozenset(
             f.oneof_index for f in proto.field if f.HasField("oneof_index") and f.proto3_optional
         )
-        nested = frozenset(go_camel_case(n.name) for n in (*proto.nested_type, *proto.enum_type))
-        return _GoMessage(fields, oneofs, synthetic, nested)
+        return _GoMessage(fields, oneofs, synthetic)
 
     return per_run(ctx, f"go_message:{message.full_name}", compute)
 
@@ -258,7 +256,6 @@ def _go_name(element: Element, ctx: LintContext) -> list[str]:
             f"{_go_taken_by(element, wanted)}; the Go name then depends on field order"
         )
     if element.kind is Kind.FIELD:
-        proto = element.proto
         for oneof_index, oneof_name in go.oneofs.items():
             if oneof_index not in go.synthetic and got == "Get" + oneof_name:
                 out.append(
@@ -266,15 +263,10 @@ def _go_name(element: Element, ctx: LintContext) -> list[str]:
                     f"`{got}()` of oneof `{message.proto.oneof_decl[oneof_index].name}`, "
                     "so the Go package does not compile"
                 )
-        if (
-            proto.HasField("oneof_index")
-            and proto.oneof_index not in go.synthetic
-            and got in go.nested
-        ):
-            out.append(
-                f"its Go oneof wrapper type `{struct}_{got}` collides with the nested type "
-                f"of that name, so protoc-gen-go renames the wrapper to `{struct}_{got}_`"
-            )
+        # A oneof member named like a nested type gets its wrapper renamed to
+        # `M_Name_`. That name is fixed (it does not depend on field order) and the
+        # package builds; on public trees it is a deliberate, common pattern (a oneof
+        # of nested messages named after their fields), so it is not flagged.
     return out
 
 
