@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 
+from contracts_core.descriptors import Element, Kind, walk
 from contracts_core.errors import UsageError
 
 # fmt: off
@@ -187,11 +188,6 @@ CLIENT_PACKAGE_NAMES = frozenset([
 ])
 # fmt: on
 
-# descriptor.proto field numbers of the source-info paths below.
-_FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
-_MSG_FIELD, _MSG_NESTED, _MSG_ENUM = 2, 3, 4
-_ENUM_VALUE, _SERVICE_METHOD = 2, 2
-
 
 @dataclass(frozen=True)
 class GoDecl:
@@ -202,8 +198,16 @@ class GoDecl:
     role: str  # what the identifier is: "the client interface", "the message type"
     kind: str  # the proto element: "message", "enum", "enum value", "field", "service", "method"
     full_name: str  # the element's full proto name; "" for package-level names
-    file: str  # the proto file declaring the element
-    path: tuple[int, ...]  # its source-info path; () for package-level names
+    # The element of the one descriptor model; None for package-level names.
+    element: Element | None = None
+
+    @property
+    def file(self) -> str:
+        return self.element.file.name if self.element is not None else ""
+
+    @property
+    def path(self) -> tuple[int, ...]:
+        return self.element.path if self.element is not None else ()
 
     def own(self) -> str:
         """How the element's own finding names it: "its Go message type `Foo`"."""
@@ -215,84 +219,73 @@ class GoDecl:
         return f"{self.role} that {self.generator} declares for {self.kind} `{self.full_name}`"
 
 
+def go_ident(element: Element) -> str:
+    """protoc-gen-go's identifier for a message or enum: its own and its enclosing
+    messages' CamelCase names joined by `_` (`Order_Line`)."""
+    chain = [e for e in (element, *element.ancestors()) if e.kind in (Kind.MESSAGE, Kind.ENUM)]
+    return "_".join(go_camel_case(e.name) for e in reversed(chain))
+
+
 def message_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
-    """protoc-gen-go's exported names for a file's messages and enums."""
-    prefix = f"{file.package}." if file.package else ""
+    """protoc-gen-go's exported names for a file's messages and enums, in the
+    order it declares them (a message, its oneof wrappers, then nested types)."""
 
-    def decl(name: str, role: str, kind: str, full: str, path: tuple[int, ...]) -> GoDecl:
-        return GoDecl(name, PROTOC_GEN_GO, role, kind, full, file.name, path)
+    def decl(name: str, role: str, element: Element) -> GoDecl:
+        kind = element.kind.value.replace("_", " ")
+        return GoDecl(name, PROTOC_GEN_GO, role, kind, element.full_name, element)
 
-    def enum(
-        proto: descriptor_pb2.EnumDescriptorProto,
-        path: tuple[int, ...],
-        scope: str,
-        go_prefix: str,
-    ) -> Iterator[GoDecl]:
-        go_name = go_prefix + go_camel_case(proto.name)
-        full = scope + proto.name
-        yield decl(go_name, "the enum type", "enum", full, path)
-        yield decl(go_name + "_name", "the value-name map", "enum", full, path)
-        yield decl(go_name + "_value", "the name-value map", "enum", full, path)
-        # A nested enum's values are prefixed by the message, a top-level one's by the enum.
-        value_prefix = go_prefix or go_name + "_"
-        for i, value in enumerate(proto.value):
-            yield decl(
-                value_prefix + value.name,
-                "the constant",
-                "enum value",
-                scope + value.name,
-                (*path, _ENUM_VALUE, i),
+    for element in walk(file):
+        if element.in_map_entry:  # map<k, v> entries get no Go type
+            continue
+        parent = element.parent
+        if element.kind is Kind.MESSAGE:
+            yield decl(go_ident(element), "the message type", element)
+        elif element.kind is Kind.ENUM:
+            go_name = go_ident(element)
+            yield decl(go_name, "the enum type", element)
+            yield decl(go_name + "_name", "the value-name map", element)
+            yield decl(go_name + "_value", "the name-value map", element)
+        elif element.kind is Kind.ENUM_VALUE and parent is not None:
+            # A nested enum's values are prefixed by the message, a top-level one's by the enum.
+            scope = parent.parent
+            prefix = (
+                go_ident(scope)
+                if scope is not None and scope.kind is Kind.MESSAGE
+                else (go_ident(parent))
             )
-
-    def message(
-        proto: descriptor_pb2.DescriptorProto, path: tuple[int, ...], scope: str, go_prefix: str
-    ) -> Iterator[GoDecl]:
-        if proto.options.map_entry:  # map<k, v> entries get no Go type
-            return
-        go_name = go_prefix + go_camel_case(proto.name)
-        full = scope + proto.name
-        yield decl(go_name, "the message type", "message", full, path)
-        nested = {go_camel_case(n.name) for n in proto.nested_type}
-        nested |= {go_camel_case(e.name) for e in proto.enum_type}
-        for i, fld in enumerate(proto.field):
-            if fld.HasField("oneof_index") and not fld.proto3_optional:
-                member = go_camel_case(fld.name)
+            yield decl(f"{prefix}_{element.name}", "the constant", element)
+        elif element.kind is Kind.FIELD and parent is not None:
+            field: descriptor_pb2.FieldDescriptorProto = element.proto
+            if field.HasField("oneof_index") and not field.proto3_optional:
+                message: descriptor_pb2.DescriptorProto = parent.proto
+                nested = {go_camel_case(n.name) for n in message.nested_type}
+                nested |= {go_camel_case(e.name) for e in message.enum_type}
+                member = go_camel_case(field.name)
                 # protoc-gen-go renames a wrapper that would take a nested type's name.
-                wrapper = f"{go_name}_{member}" + ("_" if member in nested else "")
-                yield decl(
-                    wrapper, "the oneof wrapper type", "field", f"{full}.{fld.name}",
-                    (*path, _MSG_FIELD, i),
-                )  # fmt: skip
-        for i, sub in enumerate(proto.nested_type):
-            yield from message(sub, (*path, _MSG_NESTED, i), f"{full}.", go_name + "_")
-        for i, sub_enum in enumerate(proto.enum_type):
-            yield from enum(sub_enum, (*path, _MSG_ENUM, i), f"{full}.", go_name + "_")
-
-    for i, msg in enumerate(file.message_type):
-        yield from message(msg, (_FILE_MESSAGE, i), prefix, "")
-    for i, en in enumerate(file.enum_type):
-        yield from enum(en, (_FILE_ENUM, i), prefix, "")
+                wrapper = f"{go_ident(parent)}_{member}" + ("_" if member in nested else "")
+                yield decl(wrapper, "the oneof wrapper type", element)
 
 
 def service_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
     """protoc-gen-go-grpc's and our typed client's exported names for a file's services."""
-    prefix = f"{file.package}." if file.package else ""
-    for i, svc in enumerate(file.service):
-        s, full, path = go_camel_case(svc.name), prefix + svc.name, (_FILE_SERVICE, i)
-        for name, generator, role in (
-            (f"{s}Client", PROTOC_GEN_GO_GRPC, "the client interface"),
-            (f"New{s}Client", PROTOC_GEN_GO_GRPC, "the client constructor"),
-            (f"{s}Server", PROTOC_GEN_GO_GRPC, "the server interface"),
-            (f"Unimplemented{s}Server", PROTOC_GEN_GO_GRPC, "the embeddable server"),
-            (f"Unsafe{s}Server", PROTOC_GEN_GO_GRPC, "the opt-out server interface"),
-            (f"Register{s}Server", PROTOC_GEN_GO_GRPC, "the registration function"),
-            (f"{s}_ServiceDesc", PROTOC_GEN_GO_GRPC, "the service descriptor"),
-            (f"{s}Conn", TYPED_CLIENT, "the client type"),
-            (f"New{s}Conn", TYPED_CLIENT, "the client constructor"),
-        ):
-            yield GoDecl(name, generator, role, "service", full, file.name, path)
-        for j, rpc in enumerate(svc.method):
-            m, m_path = go_camel_case(rpc.name), (*path, _SERVICE_METHOD, j)
+    for element in walk(file):
+        if element.kind is Kind.SERVICE:
+            s = go_camel_case(element.name)
+            for name, generator, role in (
+                (f"{s}Client", PROTOC_GEN_GO_GRPC, "the client interface"),
+                (f"New{s}Client", PROTOC_GEN_GO_GRPC, "the client constructor"),
+                (f"{s}Server", PROTOC_GEN_GO_GRPC, "the server interface"),
+                (f"Unimplemented{s}Server", PROTOC_GEN_GO_GRPC, "the embeddable server"),
+                (f"Unsafe{s}Server", PROTOC_GEN_GO_GRPC, "the opt-out server interface"),
+                (f"Register{s}Server", PROTOC_GEN_GO_GRPC, "the registration function"),
+                (f"{s}_ServiceDesc", PROTOC_GEN_GO_GRPC, "the service descriptor"),
+                (f"{s}Conn", TYPED_CLIENT, "the client type"),
+                (f"New{s}Conn", TYPED_CLIENT, "the client constructor"),
+            ):
+                yield GoDecl(name, generator, role, "service", element.full_name, element)
+        elif element.kind is Kind.METHOD and element.parent is not None:
+            s, m = go_camel_case(element.parent.name), go_camel_case(element.name)
+            rpc: descriptor_pb2.MethodDescriptorProto = element.proto
             names = [(f"{s}_{m}_FullMethodName", "the method name constant")]
             if rpc.client_streaming or rpc.server_streaming:
                 names += [
@@ -300,15 +293,7 @@ def service_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
                     (f"{s}_{m}Server", "the server stream type"),
                 ]
             for name, role in names:
-                yield GoDecl(
-                    name,
-                    PROTOC_GEN_GO_GRPC,
-                    role,
-                    "method",
-                    f"{full}.{rpc.name}",
-                    file.name,
-                    m_path,
-                )
+                yield GoDecl(name, PROTOC_GEN_GO_GRPC, role, "method", element.full_name, element)
 
 
 def package_decls(
@@ -331,7 +316,7 @@ def package_decls(
         decls = out[import_path] = []
         if any(f.service for f in members):
             decls += (
-                GoDecl(n, TYPED_CLIENT, "the package-level name", "", "", "", ())
+                GoDecl(n, TYPED_CLIENT, "the package-level name", "", "")
                 for n in sorted(CLIENT_PACKAGE_NAMES)
             )
         for f in members:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from google.protobuf import descriptor_pb2
 
 from codegen.gen.templates import Templates
-from contracts_core.descriptors import walk
 from contracts_core.errors import GenerationError, UsageError
 from contracts_core.golang import (
     CLIENT_PACKAGE_NAMES,
@@ -266,7 +265,7 @@ def generate(
         )
     if placed:
         _check_health_proto(generated)
-    _check_collisions(out, placed, generated, by_name)
+    _check_collisions(out, placed, generated)
     return out
 
 
@@ -294,19 +293,10 @@ def _check_health_proto(generated: Sequence[descriptor_pb2.FileDescriptorProto])
         )
 
 
-def _position(file: descriptor_pb2.FileDescriptorProto, path: tuple[int, ...]) -> str:
-    for element in walk(file):
-        if element.path == path:
-            location = element.location
-            return f"{file.name}:{location.line}:{location.column}"
-    return file.name
-
-
 def _check_collisions(
     out: dict[str, str],
     placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]],
     generated: Sequence[descriptor_pb2.FileDescriptorProto],
-    by_name: dict[str, descriptor_pb2.FileDescriptorProto],
 ) -> None:
     """An exported Go name declared twice in a package we write a client into
     would not compile; say so here, naming the proto element, not later in
@@ -323,12 +313,15 @@ def _check_collisions(
         known = {d.name for d in package if d.generator == TYPED_CLIENT} | CLIENT_PACKAGE_NAMES
         # Names an overriding template adds; the built-in ones are all in `known`.
         package[:0] = (
-            GoDecl(name, TYPED_CLIENT, f"`{name}` in {posixpath.basename(file)}", "", "", "", ())
+            GoDecl(name, TYPED_CLIENT, f"`{name}` in {posixpath.basename(file)}", "", "")
             for name, file in sorted(rendered.get(directory, {}).items())
             if name not in known
         )
         for decl, earlier in go_collisions(package):
-            where = _position(by_name[decl.file], decl.path) if decl.file else pkg.import_path
+            where = pkg.import_path
+            if decl.element is not None:
+                location = decl.element.location
+                where = f"{decl.file}:{location.line}:{location.column}"
             raise GenerationError(
                 f"{where}: Go identifier {decl.name} of package {pkg.name} is {decl.describe()} "
                 f"and also {earlier.describe()}, so the package would not compile; rename "

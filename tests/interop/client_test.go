@@ -29,7 +29,9 @@ import (
 // How long a server gets to report its port, and to exit once asked.
 const (
 	serverStartTimeout = 30 * time.Second
-	serverStopTimeout  = 3 * time.Second
+	// A stop is a closed stdin and a grpc stop without grace: well under a second
+	// alone, a few seconds on a loaded 2-core CI machine; a hung server is killed.
+	serverStopTimeout = 10 * time.Second
 )
 
 // pyServer is one python_server.py process, in its own process group so that
