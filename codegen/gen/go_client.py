@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
@@ -44,13 +44,21 @@ class Parameters:
     # Folder whose templates override the built-in ones (plugin use only;
     # `contracts gen` takes it from [tool.contracts] templates).
     templates: str = ""
+    # File name -> go_package, overriding the file's option (protoc-gen-go's M<file>=).
+    go_packages: Mapping[str, str] = field(default_factory=dict)
+
+    def go_package_of(self, file: descriptor_pb2.FileDescriptorProto) -> str:
+        return self.go_packages.get(file.name, file.options.go_package)
 
     @classmethod
     def parse(cls, parameter: str) -> Parameters:
         module, source_relative, templates = "", False, ""
+        go_packages: dict[str, str] = {}
         for item in filter(None, (p.strip() for p in parameter.split(","))):
             key, _, value = item.partition("=")
-            if key == "module" and value:
+            if key.startswith("M") and key.endswith(".proto") and value:
+                go_packages[key[1:]] = value
+            elif key == "module" and value:
                 module = value
             elif key == "paths" and value in ("import", "source_relative"):
                 source_relative = value == "source_relative"
@@ -59,9 +67,10 @@ class Parameters:
             else:
                 raise UsageError(
                     f"unknown parameter {item!r} for {GENERATOR}; known: module=<go module "
-                    "path>, paths=import|source_relative, templates=<folder>"
+                    "path>, paths=import|source_relative, templates=<folder>, "
+                    "M<file>=<go_package>"
                 )
-        return cls(module, source_relative, templates)
+        return cls(module, source_relative, templates, go_packages)
 
 
 @dataclass(frozen=True)
@@ -95,17 +104,20 @@ class _GoFile:
 class _TypeIndex:
     """Full proto name -> (Go package, Go identifier) for every message in the request."""
 
-    def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
+    def __init__(
+        self, files: Sequence[descriptor_pb2.FileDescriptorProto], params: Parameters
+    ) -> None:
         self.types: dict[str, tuple[GoPackage, str]] = {}
         self.package_names: dict[str, set[str]] = {}  # import path -> Go identifiers
         self.unplaced: dict[str, str] = {}  # full name -> file without go_package
         for file in files:
-            if not file.options.go_package:
+            option = params.go_package_of(file)
+            if not option:
                 # Fine until one of its types appears in a service we generate.
                 scope = f".{file.package}." if file.package else "."
                 self.unplaced.update((scope + m.name, file.name) for m in file.message_type)
                 continue
-            pkg = go_package(file.name, file.options.go_package)
+            pkg = go_package(file.name, option)
             names = self.package_names.setdefault(pkg.import_path, set())
             prefix = f".{file.package}." if file.package else "."
             for msg in file.message_type:
@@ -234,7 +246,7 @@ def generate(
 ) -> dict[str, str]:
     """Output path -> Go source, for the services of the files to generate."""
     by_name = {f.name: f for f in files}
-    index = _TypeIndex(files)
+    index = _TypeIndex(files, params)
     out: dict[str, str] = {}
     # (file, its Go package, output folder) of every file with services.
     placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]] = []
@@ -242,7 +254,7 @@ def generate(
         file = by_name[name]
         if not file.service:
             continue
-        pkg = go_package(file.name, file.options.go_package)
+        pkg = go_package(file.name, params.go_package_of(file))
         go_file = _GoFile(file, pkg)
         go_file.services = list(_services(file, go_file, index))
         directory = _output_dir(file, pkg, params)

@@ -7,7 +7,8 @@ import functools
 from collections.abc import Iterable
 
 from contracts_core.descriptors import Element, FileProto, Kind, walk
-from contracts_core.settings import LintSettings
+from contracts_core.golang import effective_go_packages
+from contracts_core.settings import GoPackageSettings, LintSettings
 
 
 class LintContext:
@@ -18,10 +19,14 @@ class LintContext:
         files: Iterable[FileProto],
         settings: LintSettings,
         go_module: str | None = None,
+        go_packages: GoPackageSettings | None = None,
     ) -> None:
+        files = list(files)
         self.settings = settings
         # [tool.contracts] go_module: the Go module generated code lives in, if set.
         self.go_module = go_module
+        # Each file's go_package as gen uses it: its option or [tool.contracts]'s.
+        self.go_packages = effective_go_packages(files, go_packages or GoPackageSettings())
         self.elements: list[Element] = []
         self.by_name: dict[str, Element] = {}
         for file in files:

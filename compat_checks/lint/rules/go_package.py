@@ -27,13 +27,14 @@ def go_package_mismatch(element: Element, ctx: LintContext) -> Verdict:
     file = element.file
     directory = posixpath.dirname(file.name)
     expected = posixpath.join(ctx.go_module, directory) if directory else ctx.go_module
-    if not file.options.HasField("go_package"):
+    option = ctx.go_packages.get(file.name, "")
+    if not option:
         return (
             f"file `{file.name}` has no go_package option: protoc-gen-go refuses it "
             '("unable to determine Go import path"), so Go gets no code for it; '
             f'expected "{expected};<name>"'
         )
-    path = file.options.go_package.partition(";")[0]
+    path = option.partition(";")[0]
     if path == expected:
         return None
     if path != ctx.go_module and not path.startswith(ctx.go_module + "/"):
