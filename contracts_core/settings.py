@@ -74,6 +74,11 @@ _GO_PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}
 
 
+def is_go_module_path(value: str) -> bool:
+    """Whether value is a Go module path go_module accepts."""
+    return bool(_GO_MODULE.match(value))
+
+
 def load(pyproject: Path) -> Settings:
     if not pyproject.is_file():
         return Settings()
