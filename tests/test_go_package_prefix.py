@@ -125,3 +125,11 @@ def test_bad_settings_are_refused_with_their_line(tmp_path: Path) -> None:
             result = run_contracts(*command, cwd=tmp_path)
             assert result.code == 2, (extra, command, result.stderr)
             assert message in result.stderr, (extra, command, result.stderr)
+
+
+def test_the_client_plugin_takes_protoc_gen_go_m_parameters() -> None:
+    from codegen.gen.go_client import Parameters
+
+    params = Parameters.parse(f"module={MODULE},Macme/common/v1/place.proto={MODULE}/p;p")
+    assert params.module == MODULE
+    assert params.go_packages == {"acme/common/v1/place.proto": f"{MODULE}/p;p"}
