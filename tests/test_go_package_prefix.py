@@ -14,6 +14,8 @@ from pathlib import Path
 
 from conftest import run_contracts, write_tree
 
+from codegen.gen.go_client import Parameters
+
 MODULE = "example.com/acme/gen/go"
 
 # Two directories, a cross-directory import and a service: every place a Go
@@ -128,8 +130,6 @@ def test_bad_settings_are_refused_with_their_line(tmp_path: Path) -> None:
 
 
 def test_the_client_plugin_takes_protoc_gen_go_m_parameters() -> None:
-    from codegen.gen.go_client import Parameters
-
     params = Parameters.parse(f"module={MODULE},Macme/common/v1/place.proto={MODULE}/p;p")
     assert params.module == MODULE
     assert params.go_packages == {"acme/common/v1/place.proto": f"{MODULE}/p;p"}
