@@ -196,3 +196,41 @@ def doctor() -> None:
             problems += 1
             click.echo(f"         {problem}")
     sys.exit(int(ExitCode.FINDINGS if problems else ExitCode.OK))
+
+
+@main.command()
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The proto tree to make a workspace of.",
+)
+@click.option("--go-module", default=None, help="Go module path for generated/go.")
+@click.option(
+    "--module",
+    "modules",
+    multiple=True,
+    help="A module root (directory the imports resolve from); repeatable. Default: detected.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing buf.yaml.")
+@_handle_errors
+def init(root: Path, go_module: str | None, modules: tuple[str, ...], force: bool) -> None:
+    """Write buf.yaml and [tool.contracts] for an existing proto tree."""
+    from contracts_core.workspace_init import init_workspace
+
+    result = init_workspace(root, go_module=go_module, modules=modules, force=force)
+    click.echo(f"wrote: {result.buf_yaml} (modules: {', '.join(result.modules)})")
+    if result.pyproject_action == "kept":
+        click.echo(f"kept: {result.pyproject} (it already has [tool.contracts])")
+    else:
+        click.echo(f"{result.pyproject_action}: {result.pyproject} [tool.contracts]")
+        click.echo(f"  go_module = {result.go_module}")
+    if result.go_package_prefix:
+        click.echo(f"  go_package_prefix = {result.go_package_prefix} (files without go_package)")
+    for name in result.unresolved:
+        click.echo(
+            f'warning: import "{name}" resolves in no module; add its module to buf.yaml deps',
+            err=True,
+        )
+    click.echo("next: contracts lint && contracts gen")

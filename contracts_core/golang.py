@@ -6,15 +6,17 @@ in the canonical form gofmt prints.
 from __future__ import annotations
 
 import functools
+import posixpath
 import re
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 
 from contracts_core.descriptors import Element, Kind, walk
-from contracts_core.errors import UsageError
+from contracts_core.errors import ConfigError, UsageError
+from contracts_core.settings import GoPackageSettings
 
 # fmt: off
 GO_KEYWORDS = frozenset([
@@ -76,6 +78,50 @@ def go_package(file_name: str, option: str) -> GoPackage:
         if not name or name[0].isdigit() or name in GO_KEYWORDS:
             name = "_" + name
     return GoPackage(import_path, name)
+
+
+def effective_go_package(
+    file: descriptor_pb2.FileDescriptorProto, settings: GoPackageSettings
+) -> str:
+    """The go_package a file is generated with ("" if none): the one place gen,
+    the Go clients and lint read it from.
+
+    [tool.contracts] go_package_override first, then the file's own option, then
+    go_package_prefix + "/" + the file's directory, named after that directory
+    (`acme/weather/v1` -> `weatherv1`), as buf's managed mode would.
+    """
+    if file.name in settings.override:
+        return settings.override[file.name]
+    if file.options.go_package or settings.prefix is None:
+        return file.options.go_package
+    directory = posixpath.dirname(file.name)
+    path = f"{settings.prefix}/{directory}" if directory else settings.prefix
+    return f"{path};{_package_name(path)}"
+
+
+def effective_go_packages(
+    files: Iterable[descriptor_pb2.FileDescriptorProto], settings: GoPackageSettings
+) -> dict[str, str]:
+    """effective_go_package of every file by name; an override naming no file is an error."""
+    out = {file.name: effective_go_package(file, settings) for file in files}
+    unknown = sorted(set(settings.override) - set(out))
+    if unknown:
+        raise ConfigError(
+            f"{settings.override_where}: go_package_override names {', '.join(map(repr, unknown))}, "
+            "not a file of the workspace (name files as imports do, relative to their module)"
+        )
+    return out
+
+
+def _package_name(import_path: str) -> str:
+    elements = import_path.split("/")
+    name = elements[-1]
+    if re.fullmatch(r"v[0-9]+[a-z0-9]*", name) and len(elements) > 1:
+        name = elements[-2] + name  # weather/v1 -> weatherv1, as our lint rule asks
+    name = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if not name or name[0].isdigit() or name in GO_KEYWORDS:
+        name = "_" + name
+    return name
 
 
 # go/doc/comment's list markers: -, *, +, or U+2022, or a number then . or ).
@@ -298,17 +344,21 @@ def service_decls(file: descriptor_pb2.FileDescriptorProto) -> Iterator[GoDecl]:
 
 def package_decls(
     files: Iterable[descriptor_pb2.FileDescriptorProto],
+    go_packages: Mapping[str, str] | None = None,
 ) -> dict[str, list[GoDecl]]:
     """Go import path -> every exported identifier generated into that package.
 
-    Files without go_package are left out (they get no Go code). Package-level
+    `go_packages` gives each file's effective go_package (effective_go_packages);
+    without it, the files' own options. Files without one are left out (they get
+    no Go code). Package-level
     names come first, then service names, then message names, so that a
     message is what collides when it takes a gRPC or client name.
     """
     packages: dict[str, list[descriptor_pb2.FileDescriptorProto]] = {}
     for file in files:
-        if file.options.go_package:
-            import_path = file.options.go_package.partition(";")[0]
+        option = (go_packages or {}).get(file.name, file.options.go_package)
+        if option:
+            import_path = option.partition(";")[0]
             packages.setdefault(import_path, []).append(file)
     out: dict[str, list[GoDecl]] = {}
     for import_path, members in packages.items():

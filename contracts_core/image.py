@@ -8,6 +8,7 @@ again. An unchanged tree costs one hash of its files and no compiler run.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from google.protobuf.message import DecodeError
 
 from contracts_core import buf, sources, tools
 from contracts_core.descriptors import Model
-from contracts_core.errors import CompileError, Diagnostic, UsageError
+from contracts_core.errors import CompileError, Diagnostic, ToolError, UsageError
 from contracts_core.workspace import Workspace
 
 _KEEP_IMAGES = 8
@@ -104,13 +105,72 @@ def build_image(source_dir: Path, out: Path) -> None:
             os.unlink(tmp)
 
 
-def load_image_file(path: Path) -> Image:
-    """An image a user handed us (buf build -o, protoc --descriptor_set_out)."""
+# The image formats buf reads and `buf build -o` writes, by extension, each
+# optionally compressed (.gz, .zst). A file named otherwise (protoc's
+# --descriptor_set_out: .pb, .desc, .protoset) is read as an uncompressed binary
+# FileDescriptorSet, which is what protoc writes.
+IMAGE_FORMATS = (".binpb", ".bin", ".json", ".txtpb", ".yaml")
+IMAGE_COMPRESSIONS = (".gz", ".zst")
+# Formats buf reads as they are, so the file itself can be handed to buf and parsed by us.
+_BINARY_AS_IS = (".binpb", ".bin")
+
+
+def load_image_file(path: Path, cache: Path) -> Image:
+    """An image a user handed us (`buf build -o`, protoc --descriptor_set_out).
+
+    Anything other than a plain binary image is converted once, by buf itself,
+    into a binary image under `cache` (keyed by the file's bytes), so buf's own
+    metadata (which files are imports) survives and every later step reads one format.
+    """
     if not path.is_file():
         raise UsageError(f"image file {path} does not exist")
-    image = Image(path=path.resolve())
+    path = path.resolve()
+    name = path.name.lower()
+    if name.endswith(_BINARY_AS_IS):
+        image = Image(path=path)
+    else:
+        image = Image(path=_convert(path, name, cache))
     _ = image.descriptor_set  # fail now, with the file named, if it is not an image
     return image
+
+
+def _convert(path: Path, name: str, cache: Path) -> Path:
+    data = sources.read_bytes(path)
+    digest = hashlib.sha256(f"buf={tools.BUF.pinned}\0{name}\0".encode() + data).hexdigest()
+    out = cache / f"file-{digest}.binpb"
+    if out.is_file():
+        os.utime(out)
+        return out
+    bare = name
+    for suffix in IMAGE_COMPRESSIONS:
+        bare = bare.removesuffix(suffix)
+    if bare.endswith(IMAGE_FORMATS):
+        source = str(path)  # buf infers format and compression from the name
+    elif bare != name:
+        raise UsageError(
+            f"{path}: a compressed image must be named *.binpb, *.bin, *.json, *.txtpb or "
+            f"*.yaml before its {name[len(bare) :]} (as `buf build -o` names them)"
+        )
+    else:
+        source = f"{path}#format=binpb"
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".convert-", suffix=".binpb")
+    os.close(fd)
+    try:
+        # cwd: the cache folder, never a module of a workspace, so buf reads an image.
+        try:
+            result = buf.run(["build", source, "-o", tmp], cwd=cache)
+        except ToolError as exc:
+            raise UsageError(f"{path}: not a readable descriptor image: {exc}") from None
+        if result.returncode != 0:
+            reason = "; ".join(d.message for d in result.diagnostics) or result.stderr.strip()
+            raise UsageError(f"{path}: not a readable descriptor image: {reason}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    prune(cache)
+    return out
 
 
 def prune(cache: Path) -> None:

@@ -34,8 +34,24 @@ class LintSettings:
 
 
 @dataclass(frozen=True)
+class GoPackageSettings:
+    """Go packages for files that do not declare one, without editing them.
+
+    Like buf's managed mode: a file's go_package comes from `go_package_override`
+    (module-relative file name -> "import/path;name") if listed there, else from
+    its own option, else from `go_package_prefix` + "/" + its directory.
+    """
+
+    prefix: str | None = None
+    override: dict[str, str] = field(default_factory=dict)
+    # Where the override table is written, for errors about its entries.
+    override_where: str = "[tool.contracts] go_package_override"
+
+
+@dataclass(frozen=True)
 class Settings:
     go_module: str | None = None
+    go_package: GoPackageSettings = field(default_factory=GoPackageSettings)
     # Folder of templates overriding the built-in ones by relative name.
     templates: Path | None = None
     lint: LintSettings = field(default_factory=LintSettings)
@@ -61,8 +77,15 @@ class Settings:
         return 1
 
 
-_TOP_KEYS = {"go_module", "templates", "lint"}
+_TOP_KEYS = {"go_module", "go_package_prefix", "go_package_override", "templates", "lint"}
+# A go_package value: an import path, optionally `;` and a Go package name.
+_GO_PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}
+
+
+def is_go_module_path(value: str) -> bool:
+    """Whether value is a Go module path go_module accepts."""
+    return bool(_GO_MODULE.match(value))
 
 
 def load(pyproject: Path) -> Settings:
@@ -91,7 +114,57 @@ def load(pyproject: Path) -> Settings:
         )
     templates = _templates(section.get("templates"), pyproject.parent, probe)
     lint = _lint(section.get("lint", {}), probe)
-    return Settings(go_module=go_module, templates=templates, lint=lint, file=pyproject, raw=text)
+    go_package = _go_package(section, go_module, probe)
+    return Settings(
+        go_module=go_module,
+        go_package=go_package,
+        templates=templates,
+        lint=lint,
+        file=pyproject,
+        raw=text,
+    )
+
+
+def _go_package(
+    section: dict[str, Any], go_module: str | None, probe: Settings
+) -> GoPackageSettings:
+    prefix = section.get("go_package_prefix")
+    if prefix is not None:
+        where = probe.where("go_package_prefix")
+        if not isinstance(prefix, str) or not _GO_MODULE.match(prefix):
+            raise ConfigError(
+                f"{where}: go_package_prefix {prefix!r} is not a valid Go import path "
+                "(lowercase host, then /-separated path elements)"
+            )
+        if go_module is not None and not _inside(prefix, go_module):
+            raise ConfigError(
+                f"{where}: go_package_prefix {prefix!r} is outside go_module {go_module!r}; "
+                "the go target can only place packages inside its module"
+            )
+    override = section.get("go_package_override", {})
+    override_where = probe.where("go_package_override")
+    if not isinstance(override, dict):
+        raise ConfigError(
+            f"{override_where}: go_package_override must be a table of "
+            '"<file>.proto" = "<import path>;<package name>"'
+        )
+    for name, value in override.items():
+        if not name.endswith(".proto"):
+            raise ConfigError(
+                f"{override_where}: go_package_override key {name!r} is not a .proto file name "
+                "(write it as imports name it, relative to its module)"
+            )
+        path, _, package = value.partition(";") if isinstance(value, str) else ("", "", "")
+        if not _GO_MODULE.match(path) or (package and not _GO_PACKAGE_NAME.match(package)):
+            raise ConfigError(
+                f"{override_where}: go_package_override[{name!r}] = {value!r} is not "
+                '"<import path>" or "<import path>;<package name>"'
+            )
+    return GoPackageSettings(prefix, dict(override), override_where)
+
+
+def _inside(path: str, module: str) -> bool:
+    return path == module or path.startswith(module + "/")
 
 
 def _templates(raw: Any, root: Path, probe: Settings) -> Path | None:

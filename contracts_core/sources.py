@@ -14,12 +14,25 @@ from pathlib import Path
 
 # Every cache of the toolchain lives under <workspace>/.contracts-cache.
 CACHE_DIR_NAME = ".contracts-cache"
+# Written into the cache folder when it is made, as pytest and mypy do, so the
+# cache never shows in `git status` of a repository that did not ignore it.
+_CACHE_GITIGNORE = "# Created by the contracts toolchain; this folder is a cache.\n*\n"
 # The buf files that decide an image besides the sources.
 IMAGE_CONFIG_FILES = ("buf.yaml", "buf.yml", "buf.lock", "buf.work.yaml")
 
 # Written next to generated code by tools, never by us: not part of a tree.
 _IGNORED_PARTS = ("__pycache__", ".mypy_cache")
 _IGNORED_SUFFIXES = (".egg-info", ".pyc")
+
+
+def cache_dir(root: Path) -> Path:
+    """The workspace's cache folder, created with its own .gitignore if missing."""
+    folder = root / CACHE_DIR_NAME
+    ignore = folder / ".gitignore"
+    if not ignore.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(ignore, _CACHE_GITIGNORE)
+    return folder
 
 
 def is_under(path: str, prefix: str) -> bool:

@@ -86,4 +86,5 @@ class Workspace:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / sources.CACHE_DIR_NAME
+        """<root>/.contracts-cache, made (with a .gitignore of `*`) on first use."""
+        return sources.cache_dir(self.root)

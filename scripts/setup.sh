@@ -35,11 +35,13 @@ say "installing Python packages (pinned in pyproject.toml)"
   -e generated/python --config-settings editable_mode=compat
 
 say "installing buf (pinned in package-lock.json)"
-# `npm install` honours the lock file's versions and integrity hashes; `npm ci`
-# would also demand lock entries for every other platform's optional build of
-# buf, which not every registry mirror serves. buf's install script only
-# re-links the platform binary, which we link ourselves below.
-npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+# `npm ci` installs exactly the lock file's versions and integrity hashes and
+# never rewrites package-lock.json, so set-up leaves a clone's `git status`
+# clean (and this script's stamp, which hashes the lock, stays valid). The lock
+# lists every platform's optional build of buf, as npm itself writes it; only
+# this platform's is downloaded. buf's install script only re-links the
+# platform binary, which we link ourselves below.
+npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 shopt -s nullglob
 binaries=(node_modules/@bufbuild/buf-*/bin/buf)
 [[ ${#binaries[@]} -eq 1 ]] || die "expected one platform build of buf under node_modules/@bufbuild, found ${#binaries[@]}"

@@ -289,8 +289,25 @@ def buf_build(source: Path, out: Path) -> None:
     subprocess.run([str(buf), "build", "-o", str(out)], cwd=source, check=True)
 
 
-def test_against_an_image_file(repo: Path, tmp_path: Path) -> None:
-    image = tmp_path / "base.binpb"
+# Every format `buf build -o` writes (buf picks it from the name), compressed or
+# not, and protoc's binary FileDescriptorSet under a name buf does not know.
+IMAGE_NAMES = [
+    "base.binpb",
+    "base.bin",
+    "base.json",
+    "base.txtpb",
+    "base.yaml",
+    "base.binpb.gz",
+    "base.json.gz",
+    "base.txtpb.zst",
+    "base.yaml.zst",
+    "base.pb",
+]
+
+
+@pytest.mark.parametrize("name", IMAGE_NAMES)
+def test_against_an_image_file(repo: Path, tmp_path: Path, name: str) -> None:
+    image = tmp_path / name
     buf_build(repo, image)
     edit(repo, A, "int64 amount = 2;", "string amount = 2;")
     (repo / B).unlink()
@@ -305,6 +322,14 @@ def test_against_an_image_file(repo: Path, tmp_path: Path) -> None:
     # A relative path works the same.
     rel = os.path.relpath(image, repo)
     assert breaking_json(repo, "--against", rel) == (code, findings)
+
+
+def test_against_a_compressed_image_of_unknown_format(repo: Path, tmp_path: Path) -> None:
+    image = tmp_path / "base.pb.gz"
+    image.write_bytes(b"\x1f\x8b")
+    result = run_contracts("breaking", "--against", str(image), cwd=repo)
+    assert result.code == 2
+    assert "base.pb.gz: a compressed image must be named *.binpb" in result.stderr
 
 
 def test_against_a_directory(repo: Path, tmp_path: Path) -> None:

@@ -287,6 +287,7 @@ def test_fixture_edge_cases(fixture_image: Image) -> None:
         "demo/v1/Everything.schema.json",
         "demo/v1/Everything.Inner.schema.json",
         "demo/v1/Node.schema.json",
+        "demo/v1/Scalars.schema.json",
     }
     node = schemas["demo/v1/Node.schema.json"]
     assert node["$id"] == "demo.v1.Node"

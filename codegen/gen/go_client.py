@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
 from codegen.gen.templates import Templates
+from contracts_core.descriptors import Kind, Model
 from contracts_core.errors import GenerationError, UsageError
 from contracts_core.golang import (
     CLIENT_PACKAGE_NAMES,
@@ -31,6 +32,7 @@ from contracts_core.golang import (
     doc_comment,
     go_camel_case,
     go_collisions,
+    go_ident,
     go_package,
     package_decls,
 )
@@ -38,9 +40,6 @@ from contracts_core.golang import (
 GENERATOR = "protoc-gen-contracts-go-client"
 OPTIONS_FILE = "client_options.go"
 FILE_SUFFIX = "_client.go"
-
-# Source-info path components (descriptor.proto field numbers).
-_FILE_SERVICE, _SERVICE_METHOD = 6, 2
 
 # grpc-go's own copy of grpc/health/v1/health.proto, which the options file
 # links through `google.golang.org/grpc/health` (client-side health checking).
@@ -60,13 +59,21 @@ class Parameters:
     # Folder whose templates override the built-in ones (plugin use only;
     # `contracts gen` takes it from [tool.contracts] templates).
     templates: str = ""
+    # File name -> go_package, overriding the file's option (protoc-gen-go's M<file>=).
+    go_packages: Mapping[str, str] = field(default_factory=dict)
+
+    def go_package_of(self, file: descriptor_pb2.FileDescriptorProto) -> str:
+        return self.go_packages.get(file.name, file.options.go_package)
 
     @classmethod
     def parse(cls, parameter: str) -> Parameters:
         module, source_relative, templates = "", False, ""
+        go_packages: dict[str, str] = {}
         for item in filter(None, (p.strip() for p in parameter.split(","))):
             key, _, value = item.partition("=")
-            if key == "module" and value:
+            if key.startswith("M") and key.endswith(".proto") and value:
+                go_packages[key[1:]] = value
+            elif key == "module" and value:
                 module = value
             elif key == "paths" and value in ("import", "source_relative"):
                 source_relative = value == "source_relative"
@@ -75,9 +82,10 @@ class Parameters:
             else:
                 raise UsageError(
                     f"unknown parameter {item!r} for {GENERATOR}; known: module=<go module "
-                    "path>, paths=import|source_relative, templates=<folder>"
+                    "path>, paths=import|source_relative, templates=<folder>, "
+                    "M<file>=<go_package>"
                 )
-        return cls(module, source_relative, templates)
+        return cls(module, source_relative, templates, go_packages)
 
 
 @dataclass(frozen=True)
@@ -109,37 +117,26 @@ class _GoFile:
 
 
 class _TypeIndex:
-    """Full proto name -> (Go package, Go identifier) for every message in the request."""
+    """Full proto name (dot-prefixed, as RPCs name types) -> (Go package, Go identifier)
+    for every message of the model."""
 
-    def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
+    def __init__(self, model: Model, params: Parameters) -> None:
         self.types: dict[str, tuple[GoPackage, str]] = {}
         self.unplaced: dict[str, str] = {}  # full name -> file without go_package
-        for file in files:
-            if not file.options.go_package:
-                # Fine until one of its types appears in a service we generate.
-                scope = f".{file.package}." if file.package else "."
-                self.unplaced.update((scope + m.name, file.name) for m in file.message_type)
+        packages: dict[str, GoPackage | None] = {}
+        for element in model.all_elements():
+            if element.kind is not Kind.MESSAGE:
                 continue
-            pkg = go_package(file.name, file.options.go_package)
-            prefix = f".{file.package}." if file.package else "."
-            for msg in file.message_type:
-                self._message(pkg, prefix, "", msg)
-
-    def _message(
-        self, pkg: GoPackage, prefix: str, go_prefix: str, msg: descriptor_pb2.DescriptorProto
-    ) -> None:
-        go_name = go_prefix + go_camel_case(msg.name)
-        self.types[prefix + msg.name] = (pkg, go_name)
-        for nested in msg.nested_type:
-            self._message(pkg, f"{prefix}{msg.name}.", f"{go_name}_", nested)
-
-
-def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
-    return {
-        tuple(loc.path): loc.leading_comments
-        for loc in file.source_code_info.location
-        if loc.leading_comments.strip()
-    }
+            file = element.file
+            if file.name not in packages:
+                option = params.go_package_of(file)
+                packages[file.name] = go_package(file.name, option) if option else None
+            pkg = packages[file.name]
+            if pkg is None:
+                # Fine until one of its types appears in a service we generate.
+                self.unplaced["." + element.full_name] = file.name
+            else:
+                self.types["." + element.full_name] = (pkg, go_ident(element))
 
 
 def _doc(comment: str, fallback: str, deprecated: bool) -> list[str]:
@@ -152,16 +149,14 @@ def _doc(comment: str, fallback: str, deprecated: bool) -> list[str]:
 
 
 def _services(
-    file: descriptor_pb2.FileDescriptorProto, go_file: _GoFile, index: _TypeIndex
+    model: Model, file: descriptor_pb2.FileDescriptorProto, go_file: _GoFile, index: _TypeIndex
 ) -> Iterator[Service]:
-    comments = _comments(file)
-    for s_index, svc in enumerate(file.service):
-        full_name = f"{file.package}.{svc.name}" if file.package else svc.name
-        go_name = go_camel_case(svc.name)
+    for svc in model.of_kind(file.name, Kind.SERVICE):
+        full_name = svc.full_name
         methods = []
-        for m_index, rpc in enumerate(svc.method):
+        for method in model.children(svc, Kind.METHOD):
+            rpc: descriptor_pb2.MethodDescriptorProto = method.proto
             method_go = go_camel_case(rpc.name)
-            comment = comments.get((_FILE_SERVICE, s_index, _SERVICE_METHOD, m_index), "")
             methods.append(
                 Method(
                     go_name=method_go,
@@ -171,14 +166,15 @@ def _services(
                     client_streaming=rpc.client_streaming,
                     server_streaming=rpc.server_streaming,
                     doc=_doc(
-                        comment,
+                        method.location.doc,
                         f"{method_go} calls {full_name}.{rpc.name}.",
                         rpc.options.deprecated,
                     ),
                 )
             )
-        doc = _doc(comments.get((_FILE_SERVICE, s_index), ""), "", svc.options.deprecated)
-        yield Service(go_name, full_name, doc, methods, svc.options.deprecated)
+        deprecated = svc.proto.options.deprecated
+        doc = _doc(svc.location.doc, "", deprecated)
+        yield Service(go_camel_case(svc.name), full_name, doc, methods, deprecated)
 
 
 def _go_type(proto_type: str, go_file: _GoFile, index: _TypeIndex) -> str:
@@ -227,11 +223,16 @@ def generate(
     to_generate: Sequence[str],
     params: Parameters,
     templates: Templates,
+    model: Model | None = None,
 ) -> dict[str, str]:
-    """Output path -> Go source, for the services of the files to generate."""
+    """Output path -> Go source, for the services of the files to generate.
+
+    `model` is the files' descriptor model when the caller has one (the image's).
+    """
     by_name = {f.name: f for f in files}
     generated = [by_name[name] for name in to_generate]
-    index = _TypeIndex(files)
+    model = model or Model(files)
+    index = _TypeIndex(model, params)
     out: dict[str, str] = {}
     # (file, its Go package, output folder) of every file with services.
     placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]] = []
@@ -239,9 +240,9 @@ def generate(
         file = by_name[name]
         if not file.service:
             continue
-        pkg = go_package(file.name, file.options.go_package)
+        pkg = go_package(file.name, params.go_package_of(file))
         go_file = _GoFile(file, pkg)
-        go_file.services = list(_services(file, go_file, index))
+        go_file.services = list(_services(model, file, go_file, index))
         directory = _output_dir(file, pkg, params)
         base = posixpath.basename(file.name).removesuffix(".proto")
         imports = sorted(
@@ -264,19 +265,21 @@ def generate(
             "go_client/options.go.j2", generator=GENERATOR, package=package
         )
     if placed:
-        _check_health_proto(generated)
-    _check_collisions(out, placed, generated)
+        _check_health_proto(generated, params)
+    _check_collisions(out, placed, generated, params)
     return out
 
 
-def _check_health_proto(generated: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
+def _check_health_proto(
+    generated: Sequence[descriptor_pb2.FileDescriptorProto], params: Parameters
+) -> None:
     """A second Go copy of grpc.health.v1 next to grpc-go's makes every program
     that links both panic at start-up (protobuf-go refuses a second registration
     of a file path or full name), and the options file links grpc-go's."""
     for file in generated:
         if file.package != GRPC_HEALTH_PACKAGE and file.name != GRPC_HEALTH_FILE:
             continue
-        if file.options.go_package.partition(";")[0] == GRPC_HEALTH_GO:
+        if params.go_package_of(file).partition(";")[0] == GRPC_HEALTH_GO:
             continue  # grpc-go's own package, not a second copy
         what = (
             f"package {GRPC_HEALTH_PACKAGE}"
@@ -297,12 +300,13 @@ def _check_collisions(
     out: dict[str, str],
     placed: list[tuple[descriptor_pb2.FileDescriptorProto, GoPackage, str]],
     generated: Sequence[descriptor_pb2.FileDescriptorProto],
+    params: Parameters,
 ) -> None:
     """An exported Go name declared twice in a package we write a client into
     would not compile; say so here, naming the proto element, not later in
     `go build`. Names come from contracts_core.golang (shared with the lint rule
     GO_NAME_COLLISION), plus whatever an overriding template declares."""
-    decls = package_decls(generated)
+    decls = package_decls(generated, {f.name: params.go_package_of(f) for f in generated})
     rendered: dict[str, dict[str, str]] = {}  # directory -> Go identifier -> output file
     for path, source in out.items():
         names = rendered.setdefault(posixpath.dirname(path), {})

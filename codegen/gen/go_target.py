@@ -11,7 +11,7 @@ from pathlib import Path
 
 from codegen.gen import go_client, plugin, tree
 from codegen.gen.templates import Templates
-from contracts_core import tools
+from contracts_core import golang, tools
 from contracts_core.errors import ConfigError, ToolError
 from contracts_core.image import Image
 from contracts_core.workspace import Workspace
@@ -34,8 +34,13 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
         )
     out.mkdir(parents=True)
     # module= strips the module path from each go_package, so files land at
-    # their package's path inside this module.
-    parameter = f"module={module}"
+    # their package's path inside this module. M<file>=<go_package> gives the
+    # plugins each go_package that [tool.contracts] supplies or overrides, so
+    # a third-party tree is generated without editing its files.
+    go_packages = golang.effective_go_packages(image.descriptor_set.file, ws.settings.go_package)
+    declared = {f.name: f.options.go_package for f in image.descriptor_set.file}
+    mapped = {name: value for name, value in go_packages.items() if value != declared[name]}
+    parameter = ",".join([f"module={module}", *(f"M{n}={v}" for n, v in sorted(mapped.items()))])
     plugin.run(
         image,
         [
@@ -47,8 +52,9 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
     clients = go_client.generate(
         image.descriptor_set.file,
         [f.name for f in image.target_files()],
-        go_client.Parameters(module=module),
+        go_client.Parameters(module=module, go_packages=mapped),
         Templates(ws.settings.templates),
+        model=image.model,
     )
     tree.write_files(out, clients, go_client.GENERATOR)
     requires = "\n".join(f"\t{path} {version}" for path, version in sorted(_REQUIRES.items()))

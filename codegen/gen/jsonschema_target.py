@@ -2,8 +2,12 @@
 
 Each schema describes the message's proto3 JSON form as parsers accept it:
 fields under their json_name and their original proto name, null for any
-singular field, 64-bit integers as strings (or numbers no larger than 2^53),
-well-known types in their special JSON forms. Strict: unknown fields fail.
+singular field, integers as numbers (1, 1.0 or 1e2) or as in-range strings
+("768"), 64-bit ones as numbers only up to 2^53, floats as numbers or strings
+("1.5", "NaN", "Infinity"), well-known types in their special JSON forms.
+What it accepts is what Go's protojson and Python's json_format both accept
+(tests/test_jsonschema_leniency.py holds the table and the few departures).
+Strict: unknown fields fail.
 Every file is self-contained; the messages and enums it uses sit in its `$defs`,
 keyed by full name, so recursion is a `$ref` to `#/$defs/<full name>`.
 """
@@ -39,18 +43,76 @@ _TIMESTAMP = (
 _DURATION = r"^-?[0-9]+(\.[0-9]{1,9})?s$"
 
 
+_FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float
+_FLOAT64_MAX = 1.7976931348623157e308
+# A JSON number as a string: Go's protojson accepts exactly JSON's number syntax
+# there, Python's json_format anything float() reads; the schema takes the former.
+_NUMBER_STRING = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+
+
+def _at_most(limit: int) -> str:
+    """A regex for the decimal integers 1..limit, without sign or leading zeros:
+    fewer digits than limit, or its first digits then a smaller one then any."""
+
+    def digits_between(low: int, high: int) -> str:
+        return str(low) if low == high else f"[{low}-{high}]"
+
+    def any_digits(count: int) -> str:
+        return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+    text = str(limit)
+    width = len(text)
+    alternatives = []
+    if width > 1:
+        alternatives.append("[1-9]" + ("" if width == 2 else f"[0-9]{{0,{width - 2}}}"))
+    for i, digit in enumerate(text):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            smaller = digits_between(low, int(digit) - 1)
+            alternatives.append(text[:i] + smaller + any_digits(width - i - 1))
+    alternatives.append(text)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _integer_string(minimum: int, maximum: int) -> str:
+    """An in-range integer written as a string, as both reference parsers read it:
+    JSON number syntax, an optional all-zero fraction ("768", "-0", "1.0")."""
+    body = ["-?0", _at_most(maximum)]
+    if minimum < 0:
+        body.append("-" + _at_most(-minimum))
+    return f"^(?:{'|'.join(body)})(?:\\.0+)?$"
+
+
+def _integer(minimum: int, maximum: int) -> Schema:
+    """An integer field: a number (1, 1.0 and 1e2 alike) or a string of one.
+
+    Strings in exponent form ("1e2") are left out: both parsers take them when
+    the value is integral and in range, which no pattern can check.
+    """
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "pattern": _integer_string(minimum, maximum)},
+        ]
+    }
+
+
 def _int32() -> Schema:
-    return {"type": "integer", "minimum": _INT32_MIN, "maximum": _INT32_MAX}
+    return _integer(_INT32_MIN, _INT32_MAX)
 
 
 def _uint32() -> Schema:
-    return {"type": "integer", "minimum": 0, "maximum": _UINT32_MAX}
+    return _integer(0, _UINT32_MAX)
 
 
 def _int64(signed: bool) -> Schema:
+    # A number only up to 2^53: above it both parsers still read the exact text,
+    # but JavaScript and every double-based JSON library round it, so producers
+    # must write a string (as protojson and json_format print them).
+    string_min, string_max = (-(2**63), 2**63 - 1) if signed else (0, 2**64 - 1)
     return {
         "anyOf": [
-            {"type": "string", "pattern": "^-?[0-9]+$" if signed else "^[0-9]+$"},
+            {"type": "string", "pattern": _integer_string(string_min, string_max)},
             {
                 "type": "integer",
                 "minimum": -_SAFE_INT if signed else 0,
@@ -60,8 +122,13 @@ def _int64(signed: bool) -> Schema:
     }
 
 
-def _float() -> Schema:
-    return {"anyOf": [{"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]}
+def _float(bound: float) -> Schema:
+    return {
+        "anyOf": [
+            {"type": "number", "minimum": -bound, "maximum": bound},
+            {"type": "string", "pattern": f"^(?:{_NUMBER_STRING}|NaN|-?Infinity)$"},
+        ]
+    }
 
 
 def _bytes() -> Schema:
@@ -77,8 +144,10 @@ def _scalar(kind: int) -> Schema:
         return _int64(signed=True)
     if kind in (FDP.TYPE_UINT64, FDP.TYPE_FIXED64):
         return _int64(signed=False)
-    if kind in (FDP.TYPE_FLOAT, FDP.TYPE_DOUBLE):
-        return _float()
+    if kind == FDP.TYPE_FLOAT:
+        return _float(_FLOAT32_MAX)
+    if kind == FDP.TYPE_DOUBLE:
+        return _float(_FLOAT64_MAX)
     if kind == FDP.TYPE_BOOL:
         return {"type": "boolean"}
     if kind == FDP.TYPE_STRING:
@@ -183,7 +252,11 @@ class _Builder:
         names = [v.name for v in t.proto.value]
         return {
             **self._describe(t),
-            "anyOf": [{"type": "string", "enum": names}, _int32()],
+            # A number, never a string of one: protojson takes only names as strings.
+            "anyOf": [
+                {"type": "string", "enum": names},
+                {"type": "integer", "minimum": _INT32_MIN, "maximum": _INT32_MAX},
+            ],
         }
 
     def message(self, t: Element) -> Schema:
@@ -279,20 +352,25 @@ class _Builder:
 
     @staticmethod
     def _key_names(kind: int) -> Schema | None:
+        # Map keys are read as Go's strconv.ParseInt/ParseUint read them (a sign,
+        # leading zeros), which Python's int() also takes; never fractions or exponents.
         if kind == FDP.TYPE_BOOL:
             return {"pattern": "^(true|false)$"}
-        if kind in (FDP.TYPE_UINT32, FDP.TYPE_FIXED32, FDP.TYPE_UINT64, FDP.TYPE_FIXED64):
-            return {"pattern": "^[0-9]+$"}
-        if kind in (
-            FDP.TYPE_INT32,
-            FDP.TYPE_SINT32,
-            FDP.TYPE_SFIXED32,
-            FDP.TYPE_INT64,
-            FDP.TYPE_SINT64,
-            FDP.TYPE_SFIXED64,
-        ):
-            return {"pattern": "^-?[0-9]+$"}
+        if kind in (FDP.TYPE_UINT32, FDP.TYPE_FIXED32):
+            return {"pattern": _key_pattern(0, _UINT32_MAX)}
+        if kind in (FDP.TYPE_UINT64, FDP.TYPE_FIXED64):
+            return {"pattern": _key_pattern(0, 2**64 - 1)}
+        if kind in (FDP.TYPE_INT32, FDP.TYPE_SINT32, FDP.TYPE_SFIXED32):
+            return {"pattern": _key_pattern(_INT32_MIN, _INT32_MAX)}
+        if kind in (FDP.TYPE_INT64, FDP.TYPE_SINT64, FDP.TYPE_SFIXED64):
+            return {"pattern": _key_pattern(-(2**63), 2**63 - 1)}
         return None
+
+
+def _key_pattern(minimum: int, maximum: int) -> str:
+    if minimum == 0:
+        return f"^0*(?:0|{_at_most(maximum)})$"
+    return f"^(?:\\+?0*(?:0|{_at_most(maximum)})|-0*(?:0|{_at_most(-minimum)}))$"
 
 
 def schemas(image: Image) -> dict[str, Schema]:

@@ -33,7 +33,7 @@ DEFAULT_BRANCHES = ("main", "origin/main")
 def resolve(ws: Workspace, against: str | None) -> tuple[Image | None, str]:
     """The baseline image and a label for messages; None when the baseline has no contracts."""
     if against is not None and Path(against).is_file():
-        return load_image_file(Path(against)), against
+        return load_image_file(Path(against), ws.cache_dir / "against"), against
     if against is not None and Path(against).is_dir():
         return _directory_image(ws, Path(against)), against
     return _git_image(ws, against)

@@ -6,7 +6,8 @@ import fnmatch
 import functools
 
 from contracts_core.descriptors import Element, Kind, Model
-from contracts_core.settings import LintSettings
+from contracts_core.golang import effective_go_packages
+from contracts_core.settings import GoPackageSettings, LintSettings
 
 
 class LintContext:
@@ -17,11 +18,16 @@ class LintContext:
         model: Model,
         settings: LintSettings,
         go_module: str | None = None,
+        go_packages: GoPackageSettings | None = None,
     ) -> None:
         self.settings = settings
         # [tool.contracts] go_module: the Go module generated code lives in, if set.
         self.go_module = go_module
         self.model = model
+        # Each file's go_package as gen uses it: its option or [tool.contracts]'s.
+        self.go_packages = effective_go_packages(
+            list(model.files.values()), go_packages or GoPackageSettings()
+        )
         self.elements: list[Element] = list(model.all_elements())
 
     def resolve(self, type_name: str) -> Element | None:

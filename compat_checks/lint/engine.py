@@ -64,7 +64,7 @@ def check_image(image: Image, ws: Workspace, rules: dict[str, Rule]) -> list[Fin
     """Our rules over the workspace's files in the image; pure apart from reading it."""
     settings = ws.settings.lint
     files = image.target_files()
-    ctx = LintContext(image.model, settings, ws.settings.go_module)
+    ctx = LintContext(image.model, settings, ws.settings.go_module, ws.settings.go_package)
     targets = {f.name for f in files}
     # Only files whose comments mention the directive need their comments decoded.
     with_directives = {

@@ -25,7 +25,7 @@ def _collisions(ctx: LintContext) -> _Collisions:
     def compute(c: LintContext) -> _Collisions:
         files = {e.file.name: e.file for e in c.elements if e.kind is Kind.FILE}
         out: _Collisions = {}
-        for decls in package_decls(files.values()).values():
+        for decls in package_decls(files.values(), c.go_packages).values():
             for decl, earlier in go_collisions(decls):
                 out.setdefault((decl.file, decl.path), []).append((decl, earlier))
         return out

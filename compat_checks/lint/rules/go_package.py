@@ -26,8 +26,9 @@ def _names_by_import_path(ctx: LintContext) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         files = sorted((e.file for e in c.elements if e.kind is Kind.FILE), key=lambda f: f.name)
         for file in files:
-            if file.options.go_package:
-                pkg = go_package(file.name, file.options.go_package)
+            option = c.go_packages.get(file.name, "")
+            if option:
+                pkg = go_package(file.name, option)
                 out.setdefault(pkg.import_path, {}).setdefault(pkg.name, file.name)
         return out
 
@@ -49,13 +50,14 @@ def go_package_mismatch(element: Element, ctx: LintContext) -> Verdict:
         return None
     file = element.file
     module = ctx.go_module
-    if not file.options.go_package:
+    option = ctx.go_packages.get(file.name, "")
+    if not option:
         return (
             f"file `{file.name}` has no go_package option: protoc-gen-go refuses it "
             '("unable to determine Go import path"), so `contracts gen` writes no Go code; '
             f'add option go_package = "{module}/<path>;<name>"'
         )
-    pkg = go_package(file.name, file.options.go_package)
+    pkg = go_package(file.name, option)
     if pkg.import_path != module and not pkg.import_path.startswith(module + "/"):
         message = (
             f'file `{file.name}`: go_package import path "{pkg.import_path}" is outside Go '
