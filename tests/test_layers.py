@@ -111,3 +111,16 @@ def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
     sample = tmp_path / "probe.py"
     sample.write_text("def f():\n    from compat_checks import lint\n    from . import x\n")
     assert imports_of(sample, "contracts_core") == {"compat_checks", "contracts_core"}
+
+
+def test_only_the_descriptor_model_reads_source_positions() -> None:
+    """One walker: positions and comments come from contracts_core.descriptors, so no
+    step keeps its own copy of descriptor.proto's path numbers."""
+    bad = [
+        str(path.relative_to(REPO))
+        for package in ALLOWED
+        for path in python_files(package)
+        if path != REPO / "contracts_core/descriptors.py"
+        and "source_code_info.location" in path.read_text(encoding="utf-8")
+    ]
+    assert not bad, bad
