@@ -289,9 +289,12 @@ def test_tool_found_on_path_is_identified(ws_root: Path, tmp_path: Path) -> None
     assert not gen(ws_root, env=env).fast  # found elsewhere: not vouched for
     assert gen(ws_root, env=env).fast
     (bin_dir / "go").unlink()
-    shutil.copy(real_go, bin_dir / "go")
+    # Another go binary: the full path rebuilds with it (the same bytes come out).
+    (bin_dir / "go").write_text(f'#!/bin/sh\nexec {real_go} "$@"\n')
+    (bin_dir / "go").chmod(0o755)
     run = gen(ws_root, env=env)
     assert not run.fast and (run.code, run.stderr) == (0, UP_TO_DATE)
+    assert gen(ws_root, env=env).fast
 
 
 def test_template_override_folder_is_covered(ws_root: Path) -> None:
