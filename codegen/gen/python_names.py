@@ -30,7 +30,8 @@ def module_name(proto: str) -> str:
 def check_names(image: Image) -> None:
     """Refuse a file whose module name is not a dotted path of plain identifiers."""
     for file in image.target_files():
-        parts = module_name(file.name).split(".")
+        # Per path component: a dot inside a folder name is no package boundary.
+        parts = file.name.removesuffix(".proto").replace("-", "_").split("/")
         for i, part in enumerate(parts):
             # The last part gets `_pb2` appended, so a keyword there is fine.
             if _IDENTIFIER.fullmatch(part) and (i == len(parts) - 1 or not keyword.iskeyword(part)):
