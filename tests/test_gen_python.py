@@ -315,3 +315,12 @@ def test_typing_extra_pins_the_stub_distributions_the_toolchain_pins() -> None:
     assert {"types-protobuf", "types-grpcio"} == {pin.split("==")[0] for pin in typing}
     for pin in typing:
         assert pin in dev["dev"], f"{pin} differs from the toolchain's dev pin"
+
+
+def test_a_generated_module_that_does_not_parse_is_never_swapped_in(tmp_path: Path) -> None:
+    from codegen.gen import python_names
+    from contracts_core.errors import GenerationError
+
+    write_tree(tmp_path, {"ok_pb2.py": "x = 1\n", "a/bad_pb2_grpc.py": "import my file_pb2\n"})
+    with pytest.raises(GenerationError, match=r"generated/python/a/bad_pb2_grpc\.py"):
+        python_names.check_syntax(tmp_path)
