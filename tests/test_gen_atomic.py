@@ -55,6 +55,7 @@ FILES = {
     PROTO: OLD,
 }
 TIMEOUT = 120
+Trees = tuple[Path, dict[str, str], dict[str, str]]
 
 
 def _trees(root: Path) -> dict[str, str]:
@@ -67,7 +68,9 @@ def _leftovers(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict, dict]]:
+def trees(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, dict[str, str], dict[str, str]]]:
     """A workspace generated from OLD (kept pristine), and OLD's and NEW's trees."""
     base = tmp_path_factory.mktemp("atomic")
     old = base / "old"
@@ -89,7 +92,7 @@ def _fresh_copy(old: Path, dest: Path) -> Path:
     return dest
 
 
-def _settle(root: Path, old_trees: dict, new_trees: dict) -> str:
+def _settle(root: Path, old_trees: dict[str, str], new_trees: dict[str, str]) -> str:
     """Run the next gen (--check: it finishes or drops what the dead run left);
     say which whole tree generated/ is, or fail on a mixed one."""
     check = run_contracts("gen", "--check", cwd=root)
@@ -119,7 +122,7 @@ STEPS = [
 ]
 
 
-def test_killed_at_every_step_of_the_swap(trees: tuple[Path, dict, dict], tmp_path: Path) -> None:
+def test_killed_at_every_step_of_the_swap(trees: Trees, tmp_path: Path) -> None:
     old, old_trees, new_trees = trees
     outcomes: dict[str, str] = {}
     for step in STEPS:
@@ -139,9 +142,7 @@ def test_killed_at_every_step_of_the_swap(trees: tuple[Path, dict, dict], tmp_pa
     print(f"\nkill points: {len(STEPS)}, runs killed: {len(STEPS)}, mixed trees: 0")
 
 
-def test_killed_at_moments_spread_over_whole_runs(
-    trees: tuple[Path, dict, dict], tmp_path: Path
-) -> None:
+def test_killed_at_moments_spread_over_whole_runs(trees: Trees, tmp_path: Path) -> None:
     old, old_trees, new_trees = trees
     exe = Path(sys.executable).parent / "contracts"
 
@@ -174,7 +175,7 @@ def test_killed_at_moments_spread_over_whole_runs(
     print(f"\ntimed kills: {kills} over {duration:.2f} s runs: {outcomes}, mixed trees: 0")
 
 
-def test_dead_runs_leftovers_are_cleared(trees: tuple[Path, dict, dict], tmp_path: Path) -> None:
+def test_dead_runs_leftovers_are_cleared(trees: Trees, tmp_path: Path) -> None:
     old, old_trees, _ = trees
     root = tmp_path / "ws"
     shutil.copytree(old, root, symlinks=True)

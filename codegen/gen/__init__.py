@@ -102,8 +102,9 @@ def _build_and_swap(
         swap.crash_point("staged")
         changed = [r.target for r in results if r.diff.changed]
         if not check and changed:
-            committed = True  # from here on the new trees are decided
             swap.commit(staging, changed)
+            committed = True  # the new trees are decided: a failure from here on
+            swap.finish(staging)  # leaves the swap for the next run to finish
         else:
             swap.discard(staging)
     except BaseException:

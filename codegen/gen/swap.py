@@ -56,7 +56,7 @@ def stage(generated: Path) -> Path:
 
 
 def commit(staging: Path, targets: list[str]) -> None:
-    """Decide the swap of `targets` in one rename, then carry it out."""
+    """Decide the swap of `targets` in one rename; `finish` carries it out."""
     marker = staging / COMMIT
     partial = staging / f"{COMMIT}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
@@ -67,7 +67,6 @@ def commit(staging: Path, targets: list[str]) -> None:
     os.rename(partial, marker)
     _fsync_dir(staging)
     crash_point("committed")
-    finish(staging)
 
 
 def finish(staging: Path) -> None:
