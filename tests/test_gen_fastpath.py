@@ -442,6 +442,10 @@ def test_tree_files_match_rglob_semantics(tmp_path: Path) -> None:
             "x/pkg.egg-info/PKG-INFO": "d",
             "x/y/e.py": "e",
             "x/y/f.pyc": "f",
+            # pip's build folders are droppings at the top only: a package may be called build.
+            "build/lib/g.py": "g",
+            "dist/h.whl": "h",
+            "x/build/i.py": "i",
         },
     )
     (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
@@ -455,11 +459,12 @@ def test_tree_files_match_rglob_semantics(tmp_path: Path) -> None:
             part in ("__pycache__", ".mypy_cache") or part.endswith((".egg-info", ".pyc"))
             for part in p.relative_to(tmp_path).parts
         )
+        and p.relative_to(tmp_path).parts[0] not in ("build", "dist")
     }
     assert (
         set(sources.tree_files(tmp_path))
         == expected
-        == {"a.txt", ".hidden/b.txt", "link.txt", "x/y/e.py"}
+        == {"a.txt", ".hidden/b.txt", "link.txt", "x/y/e.py", "x/build/i.py"}
     )
 
 

@@ -64,10 +64,12 @@ def explain(image: Image) -> str | None:
             used = {unknown[i].field_number for i in range(len(unknown))}
             for number in sorted(used & declared.keys()):
                 option, where = declared[number]
+                declared_in = image.workspace_path(where)
                 return (
                     f"{image.workspace_path(file.name)}: field {name} sets option ({option}), "
-                    f"number {number} on google.protobuf.FieldOptions (declared in {image.workspace_path(where)}), "
-                    f"which mypy-protobuf reads as its own (mypy_protobuf.{NUMBERS[number]}) "
-                    "and fails on; give that extension a number outside 1151-1154"
+                    f"number {number} on google.protobuf.FieldOptions (declared in "
+                    f"{declared_in}), which mypy-protobuf reads as its own "
+                    f"(mypy_protobuf.{NUMBERS[number]}) and fails on; give that extension a "
+                    "number outside 1151-1154"
                 )
     return None

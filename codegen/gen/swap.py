@@ -23,9 +23,12 @@ import signal
 import tempfile
 from pathlib import Path
 
+from codegen import noop_stamp
 from contracts_core import sources
+from contracts_core.errors import GenerationError
 
-PREFIX = ".gen-"
+# The fast path (noop_stamp) declines while one of these exists.
+PREFIX = noop_stamp.STAGING_PREFIX
 COMMIT = "COMMIT"
 # Leftovers of the swap this module replaced (two renames per target).
 _LEGACY_BACKUP = re.compile(r"\.[A-Za-z0-9_-]+\.old-\d+")
@@ -37,14 +40,6 @@ def crash_point(step: str) -> None:
     """Die here, as a `kill -9` would, when a test asks for this step."""
     if os.environ.get(CRASH_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def pending(generated: Path) -> bool:
-    """Whether a run's staging folder (finished or not) sits in generated/."""
-    try:
-        return any(name.startswith(PREFIX) for name in os.listdir(generated))
-    except OSError:
-        return False
 
 
 def stage(generated: Path) -> Path:
@@ -72,9 +67,16 @@ def commit(staging: Path, targets: list[str]) -> None:
 def finish(staging: Path) -> None:
     """Complete a committed swap; safe to repeat after a crash at any step."""
     generated = staging.parent
-    targets = json.loads((staging / COMMIT).read_text(encoding="utf-8"))
+    try:
+        targets = json.loads((staging / COMMIT).read_text(encoding="utf-8"))
+    except ValueError:
+        targets = None
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise ValueError(f"{staging / COMMIT}: not a list of targets")
+        # Written whole and renamed into place, so only a hand could have done this.
+        raise GenerationError(
+            f"generated/{staging.name}/{COMMIT} is not the list of targets a run wrote; "
+            f"delete generated/{staging.name} and run contracts gen again"
+        )
     for target in targets:
         new, live, old = staging / "new" / target, generated / target, staging / "old" / target
         if not new.is_dir():
