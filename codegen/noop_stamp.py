@@ -7,22 +7,29 @@ longer than `buf generate` takes to do real work. The console script
 and pathlib, recomputes a fingerprint of everything generation depends on, and
 compares it with the stamp the full path wrote after its last successful run.
 
+`fingerprint` is the one definition of what generated output depends on:
+the full path keys its per-target cache (gen/cache.py) on the same digest.
+
 The full path writes the stamp (`take_snapshot` before it compiles, `record`
 after it succeeds). A stamp is only a claim about the files it hashed, so:
 
 - every input is hashed by content here, not trusted by name or mtime: the
   .proto files (discovered as `Workspace.proto_files` does, so a new or deleted
-  file changes the hash), buf's config files, pyproject.toml, the whole
-  `codegen` package (generators and templates included), a [tool.contracts]
-  templates override folder, and each generated/<target> tree;
+  file changes the hash), buf's config files, pyproject.toml, every source file
+  of the `codegen` and `contracts_core` packages (generators, templates, the
+  Go doc-comment printer, the tool pins), a [tool.contracts] templates override
+  folder, and each generated/<target> tree;
 - tools are identified by the path they resolve to now (env override, venv,
   PATH) and that file's stat; the interpreter by its path and version; the
   installed distributions (grpcio-tools, protobuf, mypy-protobuf, ...) by
-  the .dist-info names on sys.path, which carry their versions;
+  the .dist-info names on sys.path, which carry their versions (protobuf and
+  grpcio's are written into generated/python/pyproject.toml);
 - the snapshot is taken before the full path reads its inputs for generation,
   so an edit made during a run leaves a stamp that no longer matches;
 - the stamp is written only when this module's own recomputation agrees with
-  the full path's (image digest, settings text, tool lookup).
+  the full path's (image digest, settings text, tool lookup);
+- it answers only while no other run holds the workspace's gen lock and no
+  killed run's staging folder waits in generated/ (gen/swap.py finishes it).
 
 Anything unexpected, missing or unreadable means "not provably fresh": the
 caller falls through to the full path, which is always right.
@@ -45,8 +52,11 @@ if TYPE_CHECKING:
 
     from contracts_core.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 STAMP_NAME = "noop-stamp.json"
+LOCK_NAME = "lock"
+# gen/swap.py's staging folders in generated/: while one exists, a run must finish it.
+STAGING_PREFIX = ".gen-"
 # Workspace discovery looks for these (bufconfig.CONFIG_NAMES).
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
 # The toolchain code generation runs: the generators and the core they import.
@@ -78,6 +88,11 @@ def cache_stamp_path(root: Path, target: str) -> Path:
 
 def stamp_path(root: Path) -> Path:
     return gen_cache_dir(root) / STAMP_NAME
+
+
+def lock_path(root: Path) -> Path:
+    """The file gen/lock.py flocks: one `contracts gen` at a time per workspace."""
+    return gen_cache_dir(root) / LOCK_NAME
 
 
 # --- the inputs fingerprint ------------------------------------------------------
@@ -214,7 +229,11 @@ class Fingerprint:
 
 
 def fingerprint(root: Path, recipe: Recipe) -> Fingerprint:
-    """Hash everything generation depends on, as the recipe says where to look."""
+    """Hash everything generated output depends on, as the recipe says where to look.
+
+    The one definition of "fresh": the fast path compares it with the stamp, and
+    the full path keys gen/cache.py on it.
+    """
     buf_pin = recipe.get("buf_pin")
     templates = recipe.get("templates")
     if not isinstance(buf_pin, str) or not (templates is None or isinstance(templates, str)):
@@ -315,6 +334,24 @@ def _entry_fresh(root: Path, target: str, entry: Json, inputs: str) -> bool:
 def check(root_arg: str | None, targets: list[str]) -> list[str]:
     """The summary lines of a no-op run, or Stale when any target might not be fresh."""
     root = discover_root(root_arg)
+    import fcntl  # built in, and only POSIX has it; answer() checked os.name
+
+    # Shared with other readers; a run that holds it, or a staging folder a
+    # killed run left, sends us to the full path, which waits or finishes it.
+    fd = os.open(lock_path(root), os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Stale("another contracts gen is running") from None
+        if any(n.startswith(STAGING_PREFIX) for n in os.listdir(root / "generated")):
+            raise Stale("a killed run's staging folder is in generated/")
+        return _check_locked(root, targets)
+    finally:
+        os.close(fd)
+
+
+def _check_locked(root: Path, targets: list[str]) -> list[str]:
     stamp = _load_stamp(root)
     recipe = stamp.get("recipe")
     entries = stamp.get("entries")

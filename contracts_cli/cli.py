@@ -125,23 +125,30 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
 def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
     """Generate code from the contracts into generated/, atomically."""
     from codegen import noop_stamp
+    from codegen.gen import TARGETS, generate, lock
 
     ws = Workspace.discover(root=root)
-    # Fingerprint the inputs before anything reads them for generation (the
-    # generators included), so an edit made during this run fails the stamp.
-    snapshot = noop_stamp.take_snapshot(ws, lambda: Workspace.discover(root=root))
-    from codegen.gen import TARGETS, generate
-
-    image = compile_workspace(ws)
-    # Progress goes to stderr only on a terminal; CI logs get the summary lines.
-    show = sys.stderr.isatty()
-    results = generate(
-        ws,
-        image,
-        list(targets) or None,
-        check=check,
-        progress=(lambda line: click.echo(line, err=True)) if show else (lambda _: None),
-    )
+    # One run at a time per workspace; the lock is held until the stamp is written.
+    with lock.held(ws.root, lambda line: click.echo(f"contracts: {line}", err=True)):
+        # Fingerprint the inputs before anything reads them for generation (the
+        # generators included), so an edit made during this run fails the stamp.
+        snapshot = noop_stamp.take_snapshot(ws, lambda: Workspace.discover(root=root))
+        image = compile_workspace(ws)
+        # Progress goes to stderr only on a terminal; CI logs get the summary lines.
+        show = sys.stderr.isatty()
+        results = generate(
+            ws,
+            image,
+            list(targets) or None,
+            check=check,
+            progress=(lambda line: click.echo(line, err=True)) if show else (lambda _: None),
+            inputs=snapshot.fingerprint.digest if snapshot is not None else None,
+        )
+        if snapshot is not None:
+            # With --check, a target with drift was not made fresh: never stamp it.
+            stale = [r.target for r in results if check and r.diff.changed]
+            fresh = [r.target for r in results if r.target not in stale]
+            noop_stamp.record(snapshot, image.digest, fresh, stale, list(TARGETS))
     drift = False
     for r in results:
         rel = r.out_dir.relative_to(ws.root).as_posix()
@@ -162,11 +169,6 @@ def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
             else f"{r.target}: up to date ({rel})",
             err=True,
         )
-    if snapshot is not None:
-        # With --check, a target with drift was not made fresh: never stamp it.
-        stale = [r.target for r in results if check and r.diff.changed]
-        fresh = [r.target for r in results if r.target not in stale]
-        noop_stamp.record(snapshot, image.digest, fresh, stale, list(TARGETS))
     sys.exit(int(ExitCode.FINDINGS if check and drift else ExitCode.OK))
 
 

@@ -21,8 +21,20 @@ _CACHE_GITIGNORE = "# Created by the contracts toolchain; this folder is a cache
 IMAGE_CONFIG_FILES = ("buf.yaml", "buf.yml", "buf.lock", "buf.work.yaml")
 
 # Written next to generated code by tools, never by us: not part of a tree.
+# Anywhere: bytecode and type checkers' caches.
 _IGNORED_PARTS = ("__pycache__", ".mypy_cache")
 _IGNORED_SUFFIXES = (".egg-info", ".pyc")
+# At a tree's top only: where pip and setuptools build an installed package
+# (`pip install generated/python` leaves build/ there).
+_IGNORED_TOP = ("build", "dist")
+
+
+def is_dropping(name: str, top: bool = False) -> bool:
+    """Whether a file or folder of this name is a tool's, not a generator's; top: it
+    sits at the top of the tree."""
+    return (
+        name in _IGNORED_PARTS or name.endswith(_IGNORED_SUFFIXES) or (top and name in _IGNORED_TOP)
+    )
 
 
 def cache_dir(root: Path) -> Path:
@@ -105,7 +117,7 @@ def _walk(folder: str, prefix: str, skip_droppings: bool, out: list[tuple[str, s
         return
     for entry in entries:
         name = entry.name
-        if skip_droppings and (name in _IGNORED_PARTS or name.endswith(_IGNORED_SUFFIXES)):
+        if skip_droppings and is_dropping(name, top=not prefix):
             continue
         if entry.is_dir() and not entry.is_symlink():
             _walk(entry.path, f"{prefix}{name}/", skip_droppings, out)

@@ -231,6 +231,41 @@ def test_hand_edit_under_generated(ws_root: Path) -> None:
 def test_droppings_under_generated_are_not_changes(ws_root: Path) -> None:
     (ws_root / "generated/python/fleet/__pycache__").mkdir()
     (ws_root / "generated/python/fleet/__pycache__/x.cpython-311.pyc").write_bytes(b"\0")
+    # What `pip install generated/python` (not editable) leaves at the tree's top.
+    write_tree(ws_root / "generated/python", {"build/lib/fleet/x.py": "", "dist/x.whl": ""})
+    assert_fast_noop(ws_root)
+    # The full path agrees: no `extra:` files.
+    noop_stamp.stamp_path(ws_root).unlink()
+    full = gen(ws_root, "--check")
+    assert not full.fast and (full.code, full.stdout, full.stderr) == (0, "", UP_TO_DATE)
+
+
+def test_a_running_gen_or_a_dead_runs_staging_takes_the_full_path(ws_root: Path) -> None:
+    import fcntl
+    import subprocess
+    import time
+
+    fd = os.open(noop_stamp.lock_path(ws_root), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        exe = Path(sys.executable).parent / "contracts"
+        proc = subprocess.Popen([str(exe), "gen"], cwd=ws_root, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.5)
+            assert proc.poll() is None, "gen did not wait for the lock"
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0
+    assert err == "contracts: waiting for another contracts gen in this workspace to finish\n" + (
+        UP_TO_DATE
+    )
+    (ws_root / "generated/.gen-dead/new").mkdir(parents=True)
+    run = gen(ws_root)
+    assert not run.fast and (run.code, run.stderr) == (0, UP_TO_DATE)
+    assert not (ws_root / "generated/.gen-dead").exists()
     assert_fast_noop(ws_root)
 
 
@@ -289,9 +324,12 @@ def test_tool_found_on_path_is_identified(ws_root: Path, tmp_path: Path) -> None
     assert not gen(ws_root, env=env).fast  # found elsewhere: not vouched for
     assert gen(ws_root, env=env).fast
     (bin_dir / "go").unlink()
-    shutil.copy(real_go, bin_dir / "go")
+    # Another go binary: the full path rebuilds with it (the same bytes come out).
+    (bin_dir / "go").write_text(f'#!/bin/sh\nexec {real_go} "$@"\n')
+    (bin_dir / "go").chmod(0o755)
     run = gen(ws_root, env=env)
     assert not run.fast and (run.code, run.stderr) == (0, UP_TO_DATE)
+    assert gen(ws_root, env=env).fast
 
 
 def test_template_override_folder_is_covered(ws_root: Path) -> None:
@@ -404,6 +442,10 @@ def test_tree_files_match_rglob_semantics(tmp_path: Path) -> None:
             "x/pkg.egg-info/PKG-INFO": "d",
             "x/y/e.py": "e",
             "x/y/f.pyc": "f",
+            # pip's build folders are droppings at the top only: a package may be called build.
+            "build/lib/g.py": "g",
+            "dist/h.whl": "h",
+            "x/build/i.py": "i",
         },
     )
     (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
@@ -417,11 +459,12 @@ def test_tree_files_match_rglob_semantics(tmp_path: Path) -> None:
             part in ("__pycache__", ".mypy_cache") or part.endswith((".egg-info", ".pyc"))
             for part in p.relative_to(tmp_path).parts
         )
+        and p.relative_to(tmp_path).parts[0] not in ("build", "dist")
     }
     assert (
         set(sources.tree_files(tmp_path))
         == expected
-        == {"a.txt", ".hidden/b.txt", "link.txt", "x/y/e.py"}
+        == {"a.txt", ".hidden/b.txt", "link.txt", "x/y/e.py", "x/build/i.py"}
     )
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_contracts, write_tree
 
 from codegen.gen import plugin
 from contracts_core.errors import ToolError
@@ -93,3 +93,78 @@ def test_buf_private_image_data_never_reaches_plugins(image: Image, tmp_path: Pa
         "        res.error = 'unknown fields in ' + f.name\n"
     )
     plugin.run(image, [plugin.PluginRun("fake", _plugin(tmp_path, body))], tmp_path / "out")
+
+
+def test_plugin_error_comes_before_its_warnings(image: Image, tmp_path: Path) -> None:
+    body = (
+        "for i in range(312):\n"
+        "    print(f'a/f{i}.proto:1:1: warning: Import b.proto is unused.', file=sys.stderr)\n"
+        "print('fatal: option x is not supported', file=sys.stderr)\n"
+        "sys.exit(1)\n"
+    )
+    runner = plugin.PluginRun("fake", _plugin(tmp_path, body))
+    with pytest.raises(ToolError) as err:
+        plugin.run(image, [runner], tmp_path / "out")
+    assert err.value.message == (
+        "protoc-gen-fake failed (exit 1):\nfatal: option x is not supported\n... and 312 warnings"
+    )
+
+
+def test_summarize_keeps_every_error_line_in_order() -> None:
+    stderr = (
+        "x.proto: warning: Import y.proto is unused.\n"
+        "Writing mypy to x_pb2.pyi\n"
+        "Warning: Field f: (mypy_protobuf.casttype) is deprecated.\n"
+        "Traceback (most recent call last):\n"
+        "AssertionError: boom\n"
+        "--mypy_out: protoc-gen-mypy: Plugin failed with status code 1.\n"
+    )
+    assert plugin.summarize(stderr) == (
+        "Traceback (most recent call last):\nAssertionError: boom\n"
+        "--mypy_out: protoc-gen-mypy: Plugin failed with status code 1.\n... and 2 warnings"
+    )
+    assert plugin.summarize("only: an error\n") == "only: an error"
+
+
+CLASH = {
+    "buf.yaml": "version: v2\n",
+    "acme/options.proto": """
+        syntax = "proto3";
+        package acme;
+        import "google/protobuf/descriptor.proto";
+        extend google.protobuf.FieldOptions {
+          // The same number as mypy-protobuf's own casttype option.
+          string label = 1151;
+        }
+    """,
+    "shop/item.proto": """
+        syntax = "proto3";
+        package shop;
+        import "acme/options.proto";
+        import "google/protobuf/timestamp.proto";
+        message Item {
+          message Part {
+            string name = 1 [(acme.label) = "display name"];
+          }
+        }
+    """,
+}
+
+
+def test_option_numbered_like_mypy_protobufs_own_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_tree(root, CLASH)
+    result = run_contracts("gen", "--target", "python", cwd=root)
+    assert result.code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "contracts: python generation failed (protoc from grpcio-tools):"
+    assert lines[1] == (
+        "shop/item.proto: field shop.Item.Part.name sets option (acme.label), number 1151 "
+        "on google.protobuf.FieldOptions (declared in acme/options.proto), which mypy-protobuf "
+        "reads as its own (mypy_protobuf.casttype) and fails on; give that extension a number "
+        "outside 1151-1154"
+    )
+    assert "AssertionError" in result.stderr
+    # The unused timestamp import's warning (and mypy-protobuf's own) come last, counted.
+    assert lines[-1] == "... and 2 warnings"
+    assert not (root / "generated").exists()

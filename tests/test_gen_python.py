@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, broken_mypy_plugin, copy_repo_workspace, run_contracts, run_contracts_env
+from conftest import (
+    REPO,
+    broken_mypy_plugin,
+    copy_repo_workspace,
+    run_contracts,
+    run_contracts_env,
+    write_tree,
+)
 
 from codegen.gen import tree
 
@@ -171,3 +179,148 @@ def test_typed_sample_passes_mypy_strict_and_round_trips_over_grpc(tmp_path: Pat
     )
     assert ran.returncode == 0, ran.stderr
     assert "round trip ok" in ran.stdout
+
+
+ROOT_LEVEL = {
+    "buf.yaml": "version: v2\n",
+    "thing.proto": """
+        syntax = "proto3";
+        package thing;
+        import "other.proto";
+        // Thing is a thing.
+        message Thing {
+          // Name names it.
+          string name = 1;
+          // Other is another.
+          other.Other other = 2;
+        }
+        // Things serves things.
+        service Things {
+          // Get gets one.
+          rpc Get(Thing) returns (Thing);
+        }
+    """,
+    "other.proto": 'syntax = "proto3";\npackage other;\nmessage Other { string b = 1; }\n',
+    "nested/v1/deep.proto": 'syntax = "proto3";\npackage nested.v1;\nmessage Deep {}\n',
+}
+
+
+def _pip_install(source: Path, target: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_protos_at_the_module_root_install_and_import(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_tree(root, ROOT_LEVEL)
+    result = run_contracts("gen", "--target", "python", cwd=root)
+    assert result.code == 0, result.stderr
+    site = tmp_path / "site"
+    _pip_install(root / "generated/python", site)
+    installed = {p.name for p in site.iterdir()}
+    assert {"thing_pb2.py", "thing_pb2_grpc.py", "other_pb2.py", "nested"} <= installed
+    assert (site / "nested/py.typed").is_file()
+    code = (
+        "import thing_pb2, thing_pb2_grpc, other_pb2\n"
+        "from nested.v1 import deep_pb2\n"
+        "t = thing_pb2.Thing(name='n', other=other_pb2.Other(b='b'))\n"
+        "assert thing_pb2.Thing.FromString(t.SerializeToString()) == t\n"
+        "assert thing_pb2_grpc.ThingsStub and deep_pb2.Deep\n"
+        "print(thing_pb2.__file__)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == str(site / "thing_pb2.py")
+
+
+def test_build_artefacts_of_a_pip_install_are_not_drift(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_tree(root, ROOT_LEVEL)
+    assert run_contracts("gen", "--target", "python", cwd=root).code == 0
+    # A plain (not editable) install builds inside the source tree.
+    _pip_install(root / "generated/python", tmp_path / "site")
+    assert (root / "generated/python/build").is_dir()
+    (root / "generated/python/dist").mkdir()
+    (root / "generated/python/dist/x.whl").write_text("x")
+    check = run_contracts("gen", "--check", "--target", "python", cwd=root)
+    assert (check.code, check.stdout) == (0, ""), check.stdout
+    # And a real regeneration keeps them where they are, unreported.
+    (root / "thing.proto").write_text((root / "thing.proto").read_text() + "// changed\n")
+    regen = run_contracts("gen", "--target", "python", cwd=root)
+    assert regen.code == 0 and "build/" not in regen.stdout, regen.stdout
+    assert (root / "generated/python/build").is_dir()
+
+
+def test_a_proto_package_named_like_build_artefacts_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_tree(root, {"buf.yaml": "version: v2\n", "build/x.proto": 'syntax = "proto3";\n'})
+    result = run_contracts("gen", "--target", "python", cwd=root)
+    assert result.code == 2, result.stderr
+    assert "generated/python/build" in result.stderr and "rename" in result.stderr
+    assert not (root / "generated").exists()
+
+
+@pytest.mark.parametrize("name", ["my file.proto", "café.proto", "class/x.proto", "a.b/x.proto"])
+def test_names_python_cannot_import_are_refused(tmp_path: Path, name: str) -> None:
+    root = tmp_path / "ws"
+    write_tree(
+        root,
+        {
+            "buf.yaml": "version: v2\n",
+            name: 'syntax = "proto3";\npackage x;\nmessage M {}\nservice S { rpc Get(M) returns (M); }\n',
+        },
+    )
+    result = run_contracts("gen", cwd=root)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith(f"contracts: {name}: the python target cannot make a module")
+    assert "Traceback" not in result.stderr
+    assert not (root / "generated").exists()
+
+
+def test_typing_extra_pins_the_stub_distributions_the_toolchain_pins() -> None:
+    import tomllib
+
+    from codegen.gen import python_target
+
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    generated = tomllib.loads((REPO / "generated/python/pyproject.toml").read_text())
+    typing = generated["project"]["optional-dependencies"]["typing"]
+    assert typing == list(python_target.TYPING_PINS)
+    assert {"types-protobuf", "types-grpcio"} == {pin.split("==")[0] for pin in typing}
+    for pin in typing:
+        assert pin in dev["dev"], f"{pin} differs from the toolchain's dev pin"
+
+
+def test_a_generated_module_that_does_not_parse_is_never_swapped_in(tmp_path: Path) -> None:
+    from codegen.gen import python_names
+    from contracts_core.errors import GenerationError
+
+    write_tree(tmp_path, {"ok_pb2.py": "x = 1\n", "a/bad_pb2_grpc.py": "import my file_pb2\n"})
+    with pytest.raises(GenerationError, match=r"generated/python/a/bad_pb2_grpc\.py"):
+        python_names.check_syntax(tmp_path)

@@ -1,20 +1,22 @@
-"""`contracts gen`: generated code from the compiled image, written atomically.
+"""`contracts gen`: generated code from the compiled image, swapped in as one step.
 
-Each target turns the image into a tree of files in a temporary directory;
-`tree.py` compares that tree with what is committed or swaps it in whole, so a
-failing target never leaves a half-written folder. `cache.py` skips a target
-whose inputs and committed output are both unchanged since its last run.
+Each selected target turns the image into a tree of files in one staging folder;
+`tree.py` compares those trees with what is committed, and `swap.py` swaps every
+changed one in with a single commit point, so a failing or killed run never
+leaves generated/ half old, half new. `cache.py` skips a target whose inputs and
+committed output are both unchanged since its last run. Callers hold
+`lock.held` around a run.
 """
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen.gen import cache, go_target, jsonschema_target, python_target, tree
+from codegen.gen import cache, go_target, jsonschema_target, python_target, swap, tree
 from contracts_core.errors import GenerationError, UsageError
 from contracts_core.image import Image
 from contracts_core.workspace import Workspace
@@ -35,59 +37,97 @@ def generate(
     targets: list[str] | None = None,
     check: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    inputs: str | None = None,
 ) -> list[GenResult]:
-    """Generate every selected target; with check, write nothing and report drift."""
+    """Generate every selected target; with check, write nothing and report drift.
+
+    `inputs` is noop_stamp's fingerprint of everything the output depends on,
+    taken before anything read them (`noop_stamp.take_snapshot`); without it,
+    no target is skipped as fresh or recorded. Call with `lock.held`.
+    """
     selected = targets or list(TARGETS)
     unknown = [t for t in selected if t not in TARGETS]
     if unknown:
         raise UsageError(f"unknown --target {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
-    results = []
-    stale: list[str] = []
-    for name in selected:
-        out_dir = ws.root / "generated" / name
-        if cache.is_fresh(ws, image, name, out_dir):
-            results.append(GenResult(name, out_dir))
-        else:
-            stale.append(name)
-    if not stale:
-        return results
+    generated = ws.root / "generated"
+    existed = generated.exists()
     try:
-        return _build_and_swap(ws, image, selected, stale, results, check, progress)
+        # A run killed part-way: finish its committed swap or drop its staging.
+        swap.recover(generated)
+        results = []
+        stale: list[str] = []
+        for name in selected:
+            out_dir = generated / name
+            if inputs is not None and cache.is_fresh(ws, image, name, out_dir, inputs):
+                results.append(GenResult(name, out_dir))
+            else:
+                stale.append(name)
+        if stale:
+            results += _build_and_swap(ws, image, stale, check, progress, inputs, existed)
     except OSError as exc:
         # A folder we cannot create or rename into: name it, keep what is there.
-        where = Path(exc.filename) if exc.filename else ws.root / "generated"
+        where = Path(exc.filename) if exc.filename else generated
         if where.is_relative_to(ws.root):
             where = where.relative_to(ws.root)
         raise GenerationError(f"cannot write {where}: {exc.strerror or exc}") from None
+    order = {name: i for i, name in enumerate(selected)}
+    return sorted(results, key=lambda r: order[r.target])
 
 
 def _build_and_swap(
     ws: Workspace,
     image: Image,
-    selected: list[str],
     stale: list[str],
-    results: list[GenResult],
     check: bool,
     progress: Callable[[str], None],
+    inputs: str | None,
+    existed: bool,
 ) -> list[GenResult]:
-    staging_parent = ws.root / "generated"
-    staging_parent.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".gen-", dir=staging_parent) as tmp:
-        built: list[tuple[str, Path, Path]] = []
+    generated = ws.root / "generated"
+    staging = swap.stage(generated)
+    results: list[GenResult] = []
+    committed = False
+    try:
         # Build every target first: a failure in any leaves every committed tree untouched.
         for name in stale:
-            staged = Path(tmp) / name
+            staged = staging / "new" / name
             progress(f"{name}: generating from {len(image.targets)} file(s)")
             started = time.perf_counter()
             TARGETS[name].build(ws, image, staged)
+            _refuse_droppings(name, staged)
             progress(f"{name}: generated in {time.perf_counter() - started:.2f} s")
-            built.append((name, staged, ws.root / "generated" / name))
-        for name, staged, out_dir in built:
-            diff = tree.compare(staged, out_dir)
-            if not check and diff.changed:
-                tree.swap_in(staged, out_dir)
-            if not check or not diff.changed:
-                cache.record(ws, image, name, out_dir)
-            results.append(GenResult(name, out_dir, diff))
-    order = {name: i for i, name in enumerate(selected)}
-    return sorted(results, key=lambda r: order[r.target])
+            results.append(
+                GenResult(name, generated / name, tree.compare(staged, generated / name))
+            )
+        swap.crash_point("staged")
+        changed = [r.target for r in results if r.diff.changed]
+        if not check and changed:
+            swap.commit(staging, changed)
+            committed = True  # the new trees are decided: a failure from here on
+            swap.finish(staging)  # leaves the swap for the next run to finish
+        else:
+            swap.discard(staging)
+    except BaseException:
+        if not committed:
+            swap.discard(staging)
+            if not existed:
+                # A first run that failed leaves no generated/ behind at all.
+                shutil.rmtree(generated, ignore_errors=True)
+        raise
+    if check and not existed:
+        shutil.rmtree(generated, ignore_errors=True)
+    if inputs is not None:
+        for r in results:
+            if not check or not r.diff.changed:
+                cache.record(ws, image, r.target, r.out_dir, inputs)
+    return results
+
+
+def _refuse_droppings(target: str, staged: Path) -> None:
+    found = tree.droppings(staged)
+    if found:
+        raise GenerationError(
+            f"the {target} target would write generated/{target}/{found[0]}, a name tools use "
+            "for their own files (build artefacts, bytecode), which no check could then see; "
+            "rename the proto package or folder it comes from"
+        )

@@ -7,6 +7,7 @@ generate; the plugin answers with whole files. No protoc is involved.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,27 @@ from contracts_core.image import Image
 
 # Features a plugin must declare before it may see files that use them.
 _PROTO3_OPTIONAL = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
+
+
+# protoc's own warnings (`x.proto: warning: Import y.proto is unused.`) and
+# mypy-protobuf's (`Warning: Field f: ...`); its progress lines are chatter.
+_WARNING = re.compile(r"^(\S[^:]*:(\d+:\d+:)? warning: |Warning: )")
+_CHATTER = re.compile(r"^Writing mypy to ")
+
+
+def summarize(stderr: str) -> str:
+    """A failed generator's stderr with its errors first and the warnings counted
+    behind them, so hundreds of `Import ... is unused` never bury the error."""
+    errors: list[str] = []
+    warnings = 0
+    for line in stderr.strip().splitlines():
+        if _WARNING.match(line):
+            warnings += 1
+        elif not _CHATTER.match(line):
+            errors.append(line)
+    if warnings:
+        errors.append(f"... and {warnings} warning{'s' if warnings != 1 else ''}")
+    return "\n".join(errors)
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,8 @@ def run(image: Image, runs: list[PluginRun], out: Path) -> None:
             ) from None
         if proc.returncode != 0:
             raise ToolError(
-                f"protoc-gen-{run.name} failed (exit {proc.returncode}): {proc.stderr.decode().strip()}"
+                f"protoc-gen-{run.name} failed (exit {proc.returncode}):\n"
+                f"{summarize(proc.stderr.decode(errors='replace'))}"
             )
         response = plugin_pb2.CodeGeneratorResponse.FromString(proc.stdout)
         if response.error:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from codegen.gen import mypy_clash, plugin, python_names
 from contracts_core import tools
 from contracts_core.errors import ToolError
 from contracts_core.image import Image
@@ -30,8 +31,12 @@ requires-python = ">=3.11"
 dependencies = ["protobuf=={protobuf}", "grpcio=={grpcio}"]
 
 [project.optional-dependencies]
-# Type stubs for grpc, which the generated _pb2_grpc.pyi files import.
-typing = ["types-grpcio"]
+# Type stubs for grpc and protobuf, which the generated .pyi files import.
+typing = [{typing}]
+
+[tool.setuptools]
+# Modules of proto files at the module root, which sit in no package.
+py-modules = [{modules}]
 
 [tool.setuptools.packages.find]
 include = [{includes}]
@@ -41,7 +46,13 @@ include = [{includes}]
 """
 
 
+# The stub distributions typed users need, pinned as the toolchain's own dev
+# extra pins them (tests/test_gen_python.py checks they agree).
+TYPING_PINS = ("types-grpcio==1.85.0.20261028", "types-protobuf==7.35.1.20260906")
+
+
 def build(ws: Workspace, image: Image, out: Path) -> None:
+    python_names.check_names(image)
     out.mkdir(parents=True)
     names = [f.name for f in image.target_files()]
     mypy_plugin = tools.require(tools.MYPY_PROTOBUF)
@@ -61,8 +72,12 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
+        clash = mypy_clash.explain(image) if "protoc-gen-mypy" in proc.stderr else None
+        detail = plugin.summarize(proc.stderr)
         raise ToolError(
-            f"python generation failed (protoc from grpcio-tools):\n{proc.stderr.strip()}"
+            "python generation failed (protoc from grpcio-tools):\n"
+            + (f"{clash}\n" if clash else "")
+            + detail
         )
     # grpcio-tools writes a gRPC module for every file; keep them only where a
     # service is, so `import x_pb2_grpc` exists exactly when there is a stub.
@@ -79,15 +94,19 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
             current = current.parent
     for root in roots:
         (out / root / "py.typed").touch()
+    modules = sorted(p.stem for p in out.glob("*.py"))
     (out / "pyproject.toml").write_text(
         _PYPROJECT.format(
             distribution=f"{roots[0] if roots else 'contracts'}-contracts",
             protobuf=_version("google.protobuf", "__version__"),
             grpcio=_version("grpc", "__version__"),
             includes=", ".join(f'"{r}*"' for r in roots),
+            modules=", ".join(f'"{m}"' for m in modules),
+            typing=", ".join(f'"{pin}"' for pin in TYPING_PINS),
         ),
         encoding="utf-8",
     )
+    python_names.check_syntax(out)
 
 
 def _version(module: str, attr: str) -> str:

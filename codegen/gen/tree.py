@@ -1,9 +1,8 @@
-"""Comparing a freshly generated tree with the committed one, and swapping it in."""
+"""Comparing a freshly generated tree with the committed one, and writing generators' files."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,23 +44,17 @@ def compare(new: Path, old: Path) -> TreeDiff:
     return diff
 
 
-def swap_in(staged: Path, out_dir: Path) -> None:
-    """Replace out_dir by staged with two renames; tool droppings (egg-info) carry over."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if out_dir.is_dir():
-        for entry in out_dir.iterdir():
-            if entry.name.endswith(".egg-info"):
-                shutil.copytree(entry, staged / entry.name)
-    backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    if out_dir.exists():
-        os.rename(out_dir, backup)
-    try:
-        os.rename(staged, out_dir)
-    except OSError:
-        if backup.exists():
-            os.rename(backup, out_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+def droppings(root: Path) -> list[str]:
+    """Files or folders a generator wrote under names that tree walks skip as tools'
+    droppings (a proto package called `build`, say): they would go unchecked."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        for name in sorted(dirnames + filenames):
+            if sources.is_dropping(name, top=rel == Path(".")):
+                found.append((rel / name).as_posix())
+        dirnames[:] = [d for d in dirnames if not sources.is_dropping(d, top=rel == Path("."))]
+    return sorted(found)
 
 
 def write_files(out: Path, files: dict[str, str], writer: str) -> None:
