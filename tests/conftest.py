@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -26,13 +27,14 @@ class CliResult:
     stderr: str
 
 
+# No command of ours takes this long on the fixtures; a hung one fails its test
+# in minutes instead of stalling CI, and its whole process group is killed.
+CONTRACTS_TIMEOUT_S = 300
+
+
 def run_contracts(*args: str, cwd: Path) -> CliResult:
     """Run the installed `contracts` console script as a user would."""
-    exe = Path(sys.executable).parent / "contracts"
-    proc = subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, check=False, env=os.environ
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    return run_contracts_env(*args, cwd=cwd, env={})
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
@@ -96,15 +98,24 @@ def broken_mypy_plugin(directory: Path) -> Path:
 def run_contracts_env(*args: str, cwd: Path, env: dict[str, str]) -> CliResult:
     """run_contracts with extra environment variables."""
     exe = Path(sys.executable).parent / "contracts"
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [str(exe), *args],
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
         env={**os.environ, **env},
+        start_new_session=True,
     )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    try:
+        stdout, stderr = proc.communicate(timeout=CONTRACTS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(
+            f"contracts {' '.join(args)} did not finish within {CONTRACTS_TIMEOUT_S} s"
+        ) from None
+    return CliResult(proc.returncode, stdout, stderr)
 
 
 def go_client_fixture(dest: Path) -> Path:

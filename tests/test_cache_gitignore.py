@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git, run_contracts, write_tree
+from conftest import git, run_contracts, run_contracts_env, write_tree
+
+from codegen.gen import swap
 
 TREE = {
     "buf.yaml": "version: v2\n",
@@ -49,3 +51,13 @@ def test_a_cache_made_before_the_gitignore_existed_gets_one(tmp_path: Path) -> N
     assert run_contracts("lint", cwd=tmp_path).code in (0, 1)
     assert (tmp_path / ".contracts-cache" / ".gitignore").is_file()
     assert [p for p in _untracked(tmp_path) if p.startswith(".contracts-cache")] == []
+
+
+def test_a_killed_gens_staging_folder_stays_out_of_git_status(tmp_path: Path) -> None:
+    write_tree(tmp_path, TREE)
+    git(tmp_path, "init", "-q")
+    killed = run_contracts_env("gen", cwd=tmp_path, env={swap.CRASH_ENV: "staged"})
+    assert killed.code == -9, killed.stderr
+    assert list((tmp_path / "generated").glob(".gen-*")), "the kill left no staging folder?"
+    untracked = _untracked(tmp_path)
+    assert not [p for p in untracked if "/.gen-" in p or p.startswith(".contracts-cache")]

@@ -46,6 +46,9 @@ def stage(generated: Path) -> Path:
     """A new, empty staging folder; its `new/<target>` folders are the targets' trees."""
     generated.mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=PREFIX, dir=generated))
+    # While a run lasts, or after one was killed, the folder must not show up in
+    # `git status` of a repository that holds generated/ (a `*` ignores itself too).
+    (staging / ".gitignore").write_text("*\n", encoding="utf-8")
     (staging / "new").mkdir()
     return staging
 
