@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,24 +98,57 @@ def broken_mypy_plugin(directory: Path) -> Path:
 def run_contracts_env(*args: str, cwd: Path, env: dict[str, str]) -> CliResult:
     """run_contracts with extra environment variables."""
     exe = Path(sys.executable).parent / "contracts"
+    try:
+        proc = run_bounded(
+            [str(exe), *args], cwd=cwd, timeout=CONTRACTS_TIMEOUT_S, env={**os.environ, **env}
+        )
+    except Overran as exc:
+        raise AssertionError(str(exc)) from None
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+class Overran(Exception):
+    """A bounded command ran past its time and was killed with its process group."""
+
+
+def run_bounded(
+    args: Sequence[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in its own process group; past `timeout` seconds, SIGKILL the
+    whole group (the command and everything it started, e.g. `go test`'s test
+    binary and its Python servers) and raise Overran. A plain subprocess.run
+    timeout kills only the direct child and then waits for pipes that the
+    grandchildren still hold open."""
     proc = subprocess.Popen(
-        [str(exe), *args],
+        args,
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **env},
         start_new_session=True,
     )
     try:
-        stdout, stderr = proc.communicate(timeout=CONTRACTS_TIMEOUT_S)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise AssertionError(
-            f"contracts {' '.join(args)} did not finish within {CONTRACTS_TIMEOUT_S} s"
-        ) from None
-    return CliResult(proc.returncode, stdout, stderr)
+        stdout, stderr = proc.communicate(timeout=10)
+        raise Overran(f"{' '.join(args)}: killed after {timeout} s\n{stdout}{stderr}") from None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def run_go(
+    cwd: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The go command, bounded, with the module settings the generated code expects."""
+    go = shutil.which("go")
+    assert go is not None, "go is required (scripts/setup.sh checks for it)"
+    full = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", **(env or {})}
+    return run_bounded([go, *args], cwd=cwd, timeout=timeout, env=full)
 
 
 def go_client_fixture(dest: Path) -> Path:

@@ -6,15 +6,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, run_contracts, write_tree
+from conftest import REPO, run_contracts, run_go, write_tree
 
 GO_OUT = REPO / "generated/go"
 
 
 def _go(*args: str) -> subprocess.CompletedProcess[str]:
-    go = shutil.which("go")
-    assert go is not None, "go is required (scripts/setup.sh checks for it)"
-    return subprocess.run([go, *args], cwd=GO_OUT, capture_output=True, text=True, check=False)
+    return run_go(GO_OUT, *args)
 
 
 def test_generated_module_builds_and_vets() -> None:

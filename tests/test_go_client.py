@@ -7,15 +7,14 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, go_client_fixture, run_contracts
+from conftest import REPO, Overran, go_client_fixture, run_bounded, run_contracts, run_go
 
 from codegen.gen import go_client
 from codegen.gen.templates import BUILTIN_DIR, Templates
@@ -28,45 +27,8 @@ from contracts_core.workspace import Workspace
 INTEROP = REPO / "tests/interop"
 
 
-class Overran(Exception):
-    """A bounded command ran past its time and was killed with its process group."""
-
-
-def run_bounded(
-    args: Sequence[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a command in its own process group; past `timeout` seconds, SIGKILL the
-    whole group (the command and everything it started, e.g. `go test`'s test
-    binary and its Python servers) and raise Overran. A plain subprocess.run
-    timeout kills only the direct child and then waits for pipes that the
-    grandchildren still hold open."""
-    proc = subprocess.Popen(
-        args,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=10)
-        raise Overran(f"{' '.join(args)}: killed after {timeout} s\n{stdout}{stderr}") from None
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
-
-
 def _go(*args: str, cwd: Path = INTEROP, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    go = shutil.which("go")
-    assert go is not None, "go is required (scripts/setup.sh checks for it)"
-    env = {**os.environ, "INTEROP_PYTHON": sys.executable, "GOFLAGS": "-mod=mod"}
-    return run_bounded([go, *args], cwd=cwd, timeout=timeout, env=env)
+    return run_go(cwd, *args, timeout=timeout, env={"INTEROP_PYTHON": sys.executable})
 
 
 def test_go_client_calls_python_server_over_grpc() -> None:

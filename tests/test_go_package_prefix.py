@@ -7,12 +7,9 @@ lint rule must all see the same effective go_package.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-from conftest import run_contracts, write_tree
+from conftest import run_contracts, run_go, write_tree
 
 from codegen.gen.go_client import Parameters
 
@@ -45,15 +42,6 @@ def _settings(extra: str) -> str:
     return f'[tool.contracts]\ngo_module = "{MODULE}"\n{extra}'
 
 
-def _go(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    go = shutil.which("go")
-    assert go is not None, "go is required (scripts/setup.sh checks for it)"
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
-    return subprocess.run(
-        [go, *args], cwd=cwd, capture_output=True, text=True, env=env, check=False, timeout=300
-    )
-
-
 def _lint_rules(root: Path) -> list[tuple[str, str]]:
     result = run_contracts("lint", "--format", "json", cwd=root)
     assert result.code in (0, 1), result.stderr
@@ -72,7 +60,7 @@ def test_prefix_generates_a_module_that_builds_and_vets(tmp_path: Path) -> None:
     assert f'"{MODULE}/acme/common/v1"' in (out / "acme/weather/v1/weather.pb.go").read_text()
     assert f'"{MODULE}/acme/common/v1"' in (out / "acme/weather/v1/weather_client.go").read_text()
     for args in (("build", "./..."), ("vet", "./...")):
-        result = _go(out, *args)
+        result = run_go(out, *args)
         assert result.returncode == 0, f"go {' '.join(args)}: {result.stderr}"
     # The third-party files are read, never edited.
     assert {p: (tmp_path / p).read_bytes() for p in TREE} == before
@@ -105,7 +93,7 @@ def test_a_per_file_override_places_that_file_and_lint_judges_it(tmp_path: Path)
     out = tmp_path / "generated" / "go"
     assert (out / "shared/place.pb.go").read_text().count("package shared") == 1
     assert f'"{MODULE}/shared"' in (out / "acme/weather/v1/weather_client.go").read_text()
-    result = _go(out, "build", "./...")
+    result = run_go(out, "build", "./...")
     assert result.returncode == 0, result.stderr
 
 

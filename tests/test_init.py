@@ -3,14 +3,11 @@ lint and gen then work with, found from the files' imports."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 
 import yaml
-from conftest import run_contracts, write_tree
+from conftest import run_contracts, run_go, write_tree
 
 GO_MODULE = "example.com/acme/gen/go"
 
@@ -48,15 +45,6 @@ TREE = {
 }
 
 
-def _go(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    go = shutil.which("go")
-    assert go is not None, "go is required (scripts/setup.sh checks for it)"
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
-    return subprocess.run(
-        [go, *args], cwd=cwd, capture_output=True, text=True, env=env, check=False, timeout=300
-    )
-
-
 def test_init_then_lint_and_gen_work(tmp_path: Path) -> None:
     write_tree(tmp_path, TREE)
     result = run_contracts("init", "--go-module", GO_MODULE, cwd=tmp_path)
@@ -82,7 +70,7 @@ def test_init_then_lint_and_gen_work(tmp_path: Path) -> None:
     assert (out / "python/acme/weather/v1/weather_pb2.py").is_file()
     assert (out / "go/acme/weather/v1/weather_client.go").is_file()
     assert (out / "jsonschema/acme/weather/v1/Forecast.schema.json").is_file()
-    built = _go(out / "go", "build", "./...")
+    built = run_go(out / "go", "build", "./...")
     assert built.returncode == 0, built.stderr
 
 
