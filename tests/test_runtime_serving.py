@@ -4,13 +4,17 @@ logs, checked with grpcio clients and the real grpc-health-probe and grpcurl."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from conftest import REPO
+from contracts_runtime import Settings
 from fleet.inference.v1 import inference_service_pb2 as inference
 from fleet.inference.v1 import inference_service_pb2_grpc as inference_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from runtime_process import (
     INFERENCE,
     TASKS,
@@ -177,3 +181,48 @@ def test_text_logs_on_a_terminal_setting(start_service: Start) -> None:
     service = start_service("--log-format", "text")
     wait_until(lambda: any("serving" in str(line.get("raw")) for line in service.lines), 20)
     assert not any("msg" in line for line in service.lines)
+
+
+# A client pinging every second: the generated Go clients' 30 s pings, thirty times faster.
+FAST_PINGS = [
+    ("grpc.keepalive_time_ms", 1000),
+    ("grpc.keepalive_timeout_ms", 1000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("min_ping_interval", "outcome"),
+    [
+        # Scaled like the client: the default 10 s against 30 s pings. The stream stays.
+        ("0.33", grpc.StatusCode.DEADLINE_EXCEEDED),
+        # The control, as grpcio's defaults behave: pings too often for the server.
+        ("10", grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_keepalive_pings_keep_an_idle_stream_open(
+    start_service: Start, min_ping_interval: str, outcome: grpc.StatusCode
+) -> None:
+    service = start_service("--min-ping-interval", min_ping_interval)
+    service.wait_for("serving")
+    with grpc.insecure_channel(service.address, options=FAST_PINGS) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=4.5
+        )
+        statuses = []
+        with pytest.raises(grpc.RpcError) as ended:
+            for response in watch:  # one answer, then an idle stream until the deadline
+                statuses.append(response.status)
+    assert statuses == [health_pb2.HealthCheckResponse.SERVING]
+    assert ended.value.code() == outcome, ended.value.details()
+    if outcome == grpc.StatusCode.UNAVAILABLE:
+        assert "Too many pings" in (ended.value.details() or "")
+
+
+def test_default_keepalive_tolerates_the_go_clients_pings() -> None:
+    options = (REPO / "generated/go/fleet/tasks/v1/client_options.go").read_text(encoding="utf-8")
+    match = re.search(r"DefaultKeepaliveTime = (\d+) \* time\.Second", options)
+    assert match, "the generated Go clients' keepalive interval moved"
+    # A third of the clients' interval: room for timer jitter and a ping per stream start.
+    assert Settings().min_ping_interval * 3 <= int(match.group(1))
