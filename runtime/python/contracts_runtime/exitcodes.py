@@ -9,13 +9,17 @@ class ExitCode(enum.IntEnum):
     """How a service process ended. A second signal exits with 128 + its number."""
 
     OK = 0
-    """Drained and stopped after SIGTERM or SIGINT."""
     FAILED = 1
-    """Start-up, the warm-up hook or a worker process failed."""
     BAD_SETTINGS = 2
-    """A malformed environment variable or command-line flag."""
     PORT_IN_USE = 3
-    """The gRPC or metrics port could not be bound."""
+
+
+MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "drained and stopped after SIGTERM or SIGINT (also when the grace period ran out)",
+    ExitCode.FAILED: "start-up, the warm-up hook or a worker process failed",
+    ExitCode.BAD_SETTINGS: "a malformed environment variable or command-line flag",
+    ExitCode.PORT_IN_USE: "the gRPC or the metrics port is in use",
+}
 
 
 def interrupted(signum: int) -> int:
