@@ -159,15 +159,11 @@ class Interceptor(grpc.aio.ServerInterceptor):
     def _begin(self, m: _Method, request: object) -> bool:
         """Count the call; False when the drain gate refuses it."""
         m.metrics.start()
-        if m.application and not self._drain.enter():
-            return False
-        if request is not None:
-            request_id = _request_id(m, request)
-            if request_id:
-                logs.CALL_FIELDS.set({**m.call_fields, "request_id": request_id})
-                return True
-        logs.CALL_FIELDS.set(m.call_fields)
-        return True
+        request_id = _request_id(m, request) if request is not None else ""
+        logs.CALL_FIELDS.set(
+            {**m.call_fields, "request_id": request_id} if request_id else m.call_fields
+        )
+        return not m.application or self._drain.enter()
 
     def _end(
         self,

@@ -61,7 +61,11 @@ async def serve(
     # Build.
     if worker is not None:
         settings = replace(settings, port=worker.port)
-    server = Server(services(), settings, share_port=worker is not None)
+    try:
+        server = Server(services(), settings, share_port=worker is not None)
+    except Exception:
+        _LOG.exception("start-up failed: the services could not be built")
+        return ExitCode.FAILED
     signals = Signals(asyncio.get_running_loop(), handle_sigint=worker is None)
     if worker is not None:
         worker.on_parent_gone(asyncio.get_running_loop(), lambda: signals.trigger("parent"))

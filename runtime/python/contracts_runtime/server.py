@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import descriptor_pool
 from grpc_reflection.v1alpha import reflection
 
-from contracts_runtime import health
+from contracts_runtime import health, ports
 from contracts_runtime.calls import Drain, Interceptor
 from contracts_runtime.options import server_options
 from contracts_runtime.settings import Settings
@@ -62,6 +62,7 @@ class Server:
     ) -> None:
         names = _check_names(services)
         self.settings = settings
+        self._shares_port = share_port
         self.port = 0
         self.calls = Drain()
         self.health = health.Health(names)
@@ -79,6 +80,11 @@ class Server:
     async def start(self) -> None:
         """Bind and accept calls; health says NOT_SERVING until `ready`."""
         address = f"{self.settings.host}:{self.settings.port}"
+        if self.settings.port and not self._shares_port:
+            try:
+                ports.check_free(self.settings.host, self.settings.port)
+            except OSError as e:
+                raise PortInUse(f"{address} ({e.strerror})") from e
         try:
             self.port = self._server.add_insecure_port(address)
         except RuntimeError as e:

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from contracts_runtime import logs, metrics
+from contracts_runtime import logs, metrics, ports
 from contracts_runtime.exitcodes import ExitCode, interrupted
 from contracts_runtime.settings import Settings
 
@@ -64,34 +62,9 @@ def this_worker() -> Worker | None:
     return Worker(index, port, fd)
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """Fail when anything holds the port, else hold it (SO_REUSEPORT) for the workers.
-    Raises OSError."""
-    address = host[1:-1] if host.startswith("[") else host
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        probe = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as e:
-        if e.errno != errno.EAFNOSUPPORT or address != "::":
-            raise
-        family, address = socket.AF_INET, "0.0.0.0"
-        probe = socket.socket(family, socket.SOCK_STREAM)
-    # Without SO_REUSEPORT this bind fails if any socket holds the port, including
-    # another server that set SO_REUSEPORT (which would otherwise share our traffic).
-    with probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((address, port))
-        port = probe.getsockname()[1]
-    held = socket.socket(family, socket.SOCK_STREAM)
-    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    held.bind((address, port))
-    return held
-
-
 def supervise(settings: Settings) -> int:
     try:
-        held = reserve_port(settings.host, settings.port)
+        held = ports.reserve(settings.host, settings.port)
     except OSError as e:
         _LOG.error(
             f"gRPC port in use: cannot listen on {settings.host}:{settings.port} ({e.strerror})"
@@ -122,7 +95,7 @@ class _Supervisor:
         self.settings = settings
         self.port = port
         self.metrics_dir = metrics_dir
-        self.pipes: dict[int, int] = {}  # worker pid -> write end of its pipe
+        self.pipes: dict[int, int | None] = {}  # worker pid -> write end of its pipe
         self.draining = False
         self.failed = False
 
@@ -144,7 +117,9 @@ class _Supervisor:
             pid, status = os.waitpid(-1, 0)
             if pid not in self.pipes:
                 continue
-            os.close(self.pipes.pop(pid))
+            write_end = self.pipes.pop(pid)
+            if write_end is not None:
+                os.close(write_end)
             metrics.worker_exited(self.metrics_dir, pid)
             code = os.waitstatus_to_exitcode(status)
             if code != 0 or not self.draining:
@@ -170,8 +145,9 @@ class _Supervisor:
             return
         self.draining = True
         for pid, write_end in list(self.pipes.items()):
-            os.close(write_end)
-            self.pipes[pid] = os.open(os.devnull, os.O_RDONLY)  # keeps the close below uniform
+            if write_end is not None:
+                os.close(write_end)
+            self.pipes[pid] = None
 
     def _signalled(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
