@@ -25,7 +25,7 @@ CALL_FIELDS: contextvars.ContextVar[Mapping[str, object] | None] = contextvars.C
 # Set once per process (the worker index in workers mode), added to every line.
 _process_fields: dict[str, object] = {}
 
-_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "fields"}
 
 
 def fields(**values: object) -> dict[str, object]:
@@ -41,9 +41,9 @@ def _fields_of(record: logging.LogRecord) -> dict[str, object]:
     own = record.__dict__.get("fields")
     if isinstance(own, Mapping):
         merged.update(own)
-    for key, value in record.__dict__.items():
-        if key not in _RESERVED and key != "fields":
-            merged[key] = value
+    # Plain `extra=` keys too (a set difference: this runs for every call's line).
+    for key in record.__dict__.keys() - _RESERVED:
+        merged[key] = record.__dict__[key]
     return merged
 
 
@@ -73,9 +73,16 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+    """RFC 3339 in UTC with milliseconds; the seconds part is formatted once a second."""
+    global _last_second
+    whole = int(created)
+    if whole != _last_second[0]:
+        _last_second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_last_second[1]}.{int(created % 1 * 1000):03d}Z"
 
 
 def configure(
