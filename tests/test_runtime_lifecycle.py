@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 from contracts_runtime import ExitCode
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from runtime_process import (
     ServiceProcess,
     health_status,
@@ -40,10 +41,17 @@ def test_sigterm_lets_accepted_calls_finish_and_refuses_new_ones(start_service: 
     service = start_service("--grace-period", "10")
     service.wait_for("serving")
     with grpc.insecure_channel(service.address) as channel:
+        # An open health watch, as the Go clients keep: told at once, and it does not
+        # hold the shutdown for the whole grace period.
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=15
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         accepted = [submit_future(channel, "sleep:1.5") for _ in range(3)]
         wait_until(lambda: in_flight(service) == 3)
         signalled = time.monotonic()
         service.signal(signal.SIGTERM)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
         service.wait_for("draining")
         assert health_status(service.address) == "NOT_SERVING"
         with pytest.raises(grpc.RpcError) as refused:

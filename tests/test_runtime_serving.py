@@ -208,7 +208,7 @@ def test_keepalive_pings_keep_an_idle_stream_open(
     service.wait_for("serving")
     with grpc.insecure_channel(service.address, options=FAST_PINGS) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=""), timeout=4.5
+            health_pb2.HealthCheckRequest(service=""), timeout=6
         )
         statuses = []
         with pytest.raises(grpc.RpcError) as ended:
