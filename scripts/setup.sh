@@ -16,7 +16,8 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
   || die "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is required"
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
-stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py)
+stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py
+  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -33,6 +34,9 @@ say "installing Python packages (pinned in pyproject.toml)"
 # editable mode uses an import hook that type checkers cannot see.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   -e generated/python --config-settings editable_mode=compat
+# The serving runtime services import (pinned in its own pyproject.toml).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  -e runtime/python --config-settings editable_mode=compat
 
 say "installing buf (pinned in package-lock.json)"
 # `npm ci` installs exactly the lock file's versions and integrity hashes and
@@ -53,6 +57,9 @@ command -v go >/dev/null || die "go not found; install Go 1.24 or newer"
 while read -r package; do
   GOBIN="$PWD/.venv/bin" GOFLAGS=-mod=mod go install "$package"
 done < <(.venv/bin/python -c 'from contracts_core import tools; print("\n".join(tools.go_installs()))')
+
+# Real clients for the runtime's tests, pinned (with go.sum) in tests/clients/go.mod.
+(cd tests/clients && GOBIN="$OLDPWD/.venv/bin" GOFLAGS=-mod=readonly go install tool)
 
 echo "$stamp" > .venv/.setup-stamp
 .venv/bin/contracts doctor >&2

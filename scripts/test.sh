@@ -5,8 +5,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 
 echo "== ruff"
-.venv/bin/ruff check contracts_core codegen compat_checks contracts_cli tests bench
-.venv/bin/ruff format --check contracts_core codegen compat_checks contracts_cli tests bench
+.venv/bin/ruff check contracts_core codegen compat_checks contracts_cli tests bench runtime/python
+.venv/bin/ruff format --check contracts_core codegen compat_checks contracts_cli tests bench runtime/python
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"

@@ -124,3 +124,27 @@ def test_only_the_descriptor_model_reads_source_positions() -> None:
         and "source_code_info.location" in path.read_text(encoding="utf-8")
     ]
     assert not bad, bad
+
+
+def test_the_serving_runtime_imports_only_its_pinned_distributions() -> None:
+    """runtime/python imports the standard library, itself and what its pyproject pins."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "runtime/python/pyproject.toml").read_text(encoding="utf-8"))
+    pinned = {d.split("==")[0] for d in project["project"]["dependencies"]}
+    imported_as = {
+        "grpcio": "grpc",
+        "grpcio-health-checking": "grpc_health",
+        "grpcio-reflection": "grpc_reflection",
+        "protobuf": "google",
+        "prometheus-client": "prometheus_client",
+    }
+    assert pinned == set(imported_as)
+    allowed = set(sys.stdlib_module_names) | set(imported_as.values()) | {"contracts_runtime"}
+    bad = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for path in python_files("runtime/python/contracts_runtime")
+        for module in imports_of(path, "contracts_runtime")
+        if module.split(".")[0] not in allowed
+    ]
+    assert not bad, "\n".join(bad)

@@ -148,7 +148,11 @@ def main() -> None:
     sys.stdin.read()
     while args.ignore_shutdown:
         time.sleep(1)
-    server.stop(grace=None)
+    # The Go clients hold a health Watch stream open; its handler thread waits for
+    # a status change and, left waiting, keeps the interpreter from exiting (the
+    # thread pool joins its threads at exit). Shutting health down releases it.
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace=None).wait(timeout=5)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,389 @@
+"""One aio server interceptor that observes every call of all four kinds: Prometheus
+metrics, the per-call log line, the request id, and the drain gate that refuses new
+application calls with UNAVAILABLE once shutdown began while the accepted ones finish.
+
+One interceptor, not one per concern: each adds a wrapper around every call, and the
+wrapped handler of each method is built once and cached, so a call costs a few
+counter increments and two clock reads.
+
+Handlers are expected to be `async def` (coroutines or async generators), as the
+scaffolded services write them. A plain `def` unary-request handler runs in a thread, as
+grpc.aio runs it; a plain `def` handler of a request-streaming method is passed through
+unobserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from contracts_runtime import logs
+from contracts_runtime.metrics import GO_CODE_NAMES, MethodMetrics
+
+ACCESS_LOG = logging.getLogger("contracts_runtime.access")
+
+UNARY, CLIENT_STREAM, SERVER_STREAM, BIDI_STREAM = (
+    "unary",
+    "client_stream",
+    "server_stream",
+    "bidi_stream",
+)
+
+# go-grpc-middleware's DefaultServerCodeToLevel: the caller's mistakes are INFO, the
+# server's trouble WARNING or ERROR.
+_C = grpc.StatusCode
+_LEVELS: dict[grpc.StatusCode, int] = {
+    **{code: logging.INFO for code in _C},
+    **dict.fromkeys(
+        (
+            _C.DEADLINE_EXCEEDED,
+            _C.PERMISSION_DENIED,
+            _C.RESOURCE_EXHAUSTED,
+            _C.FAILED_PRECONDITION,
+            _C.ABORTED,
+            _C.OUT_OF_RANGE,
+            _C.UNAVAILABLE,
+        ),
+        logging.WARNING,
+    ),
+    **dict.fromkeys((_C.UNKNOWN, _C.UNIMPLEMENTED, _C.INTERNAL, _C.DATA_LOSS), logging.ERROR),
+}
+
+DRAINING_DETAILS = "server is shutting down; retry on another instance"
+
+if TYPE_CHECKING:  # generic only in the stubs
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+class Drain:
+    """Application calls in flight, and the gate that closes when draining begins."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> bool:
+        if self.draining:
+            return False
+        self.in_flight += 1
+        self._idle.clear()
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    def begin(self) -> None:
+        self.draining = True
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True when every accepted call finished within `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass
+class _Method:
+    service: str
+    name: str
+    kind: str
+    application: bool
+    metrics: MethodMetrics
+    call_fields: Mapping[str, object]
+    request_id_field: bool | None = None
+
+
+def status_of(context: Context, error: BaseException | None) -> grpc.StatusCode:
+    """The status code a call ended with, as the client sees it."""
+    code = context.code()
+    if error is None:
+        return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+    if isinstance(error, asyncio.CancelledError):
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+    # abort() and set_code() before raising decide the code; anything else is UNKNOWN.
+    if isinstance(code, grpc.StatusCode) and code is not grpc.StatusCode.OK:
+        return code
+    return grpc.StatusCode.UNKNOWN
+
+
+class Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, drain: Drain, application_services: Collection[str]) -> None:
+        self._drain = drain
+        self._application = frozenset(application_services)
+        self._cache: dict[str, tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler  # unknown method: grpc answers UNIMPLEMENTED
+        full = handler_call_details.method
+        cached = self._cache.get(full)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._wrap(full, handler))
+            self._cache[full] = cached
+        return cached[1]
+
+    def _method(self, full: str, kind: str) -> _Method:
+        service, _, name = full.lstrip("/").partition("/")
+        return _Method(
+            service=service,
+            name=name,
+            kind=kind,
+            application=service in self._application,
+            metrics=MethodMetrics(kind, service, name),
+            call_fields={"grpc.service": service, "grpc.method": name},
+        )
+
+    # -- bookkeeping shared by the four kinds ------------------------------------------
+
+    def _begin(self, m: _Method, request: object) -> bool:
+        """Count the call; False when the drain gate refuses it."""
+        m.metrics.start()
+        request_id = _request_id(m, request) if request is not None else ""
+        logs.CALL_FIELDS.set(
+            {**m.call_fields, "request_id": request_id} if request_id else m.call_fields
+        )
+        return not m.application or self._drain.enter()
+
+    def _end(
+        self,
+        m: _Method,
+        context: Context,
+        started: float,
+        admitted: bool,
+        error: BaseException | None,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        if m.application and admitted:
+            self._drain.leave()
+        code = status_of(context, error)
+        m.metrics.handled(code, seconds)
+        level = _LEVELS[code] if m.application or code is not grpc.StatusCode.OK else logging.DEBUG
+        if ACCESS_LOG.isEnabledFor(level):
+            ACCESS_LOG.log(
+                level,
+                "finished call",
+                extra=logs.fields(
+                    **{
+                        "grpc.method_type": m.kind,
+                        "grpc.code": GO_CODE_NAMES[code],
+                        "grpc.time_ms": round(seconds * 1000, 3),
+                    }
+                ),
+            )
+
+    @staticmethod
+    async def _refuse(context: Context) -> None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_DETAILS)
+
+    # -- the four kinds ------------------------------------------------------------------
+
+    def _wrap(self, full: str, handler: Handler) -> Handler:
+        deserialize, serialize = handler.request_deserializer, handler.response_serializer
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary_unary(self._method(full, UNARY), handler.unary_unary),
+                deserialize,
+                serialize,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(self._method(full, SERVER_STREAM), handler.unary_stream),
+                deserialize,
+                serialize,
+            )
+        if handler.stream_unary is not None:
+            if not inspect.iscoroutinefunction(handler.stream_unary):
+                return handler
+            return grpc.stream_unary_rpc_method_handler(
+                self._stream_unary(self._method(full, CLIENT_STREAM), handler.stream_unary),
+                deserialize,
+                serialize,
+            )
+        assert handler.stream_stream is not None
+        behavior = handler.stream_stream
+        if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+            return handler
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream_stream(self._method(full, BIDI_STREAM), behavior),
+            deserialize,
+            serialize,
+        )
+
+    def _unary_unary(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        call = behavior if inspect.iscoroutinefunction(behavior) else _in_thread(behavior)
+
+        async def unary_unary(request: object, context: Context) -> object:
+            started = time.perf_counter()
+            admitted = self._begin(m, request)
+            error: BaseException | None = None
+            try:
+                if not admitted:
+                    await self._refuse(context)
+                m.metrics.received.inc()
+                response = await call(request, context)
+                m.metrics.sent.inc()
+                return response
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                self._end(m, context, started, admitted, error)
+
+        return unary_unary
+
+    def _unary_stream(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(behavior):
+            # Responses are sent with context.write(); they are not counted.
+            async def writes(request: object, context: Context) -> None:
+                started = time.perf_counter()
+                admitted = self._begin(m, request)
+                error: BaseException | None = None
+                try:
+                    if not admitted:
+                        await self._refuse(context)
+                    m.metrics.received.inc()
+                    await behavior(request, context)
+                except BaseException as e:
+                    error = e
+                    raise
+                finally:
+                    self._end(m, context, started, admitted, error)
+
+            return writes
+
+        responses = (
+            behavior if inspect.isasyncgenfunction(behavior) else _iterate_in_thread(behavior)
+        )
+
+        async def unary_stream(request: object, context: Context) -> AsyncIterator[object]:
+            started = time.perf_counter()
+            admitted = self._begin(m, request)
+            error: BaseException | None = None
+            try:
+                if not admitted:
+                    await self._refuse(context)
+                m.metrics.received.inc()
+                async for response in responses(request, context):
+                    m.metrics.sent.inc()
+                    yield response
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                self._end(m, context, started, admitted, error)
+
+        return unary_stream
+
+    def _stream_unary(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def stream_unary(requests: AsyncIterator[object], context: Context) -> object:
+            started = time.perf_counter()
+            admitted = self._begin(m, None)
+            error: BaseException | None = None
+            try:
+                if not admitted:
+                    await self._refuse(context)
+                response = await behavior(_counted(requests, m.metrics), context)
+                m.metrics.sent.inc()
+                return response
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                self._end(m, context, started, admitted, error)
+
+        return stream_unary
+
+    def _stream_stream(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(behavior):
+
+            async def writes(requests: AsyncIterator[object], context: Context) -> None:
+                started = time.perf_counter()
+                admitted = self._begin(m, None)
+                error: BaseException | None = None
+                try:
+                    if not admitted:
+                        await self._refuse(context)
+                    await behavior(_counted(requests, m.metrics), context)
+                except BaseException as e:
+                    error = e
+                    raise
+                finally:
+                    self._end(m, context, started, admitted, error)
+
+            return writes
+
+        async def stream_stream(
+            requests: AsyncIterator[object], context: Context
+        ) -> AsyncIterator[object]:
+            started = time.perf_counter()
+            admitted = self._begin(m, None)
+            error: BaseException | None = None
+            try:
+                if not admitted:
+                    await self._refuse(context)
+                async for response in behavior(_counted(requests, m.metrics), context):
+                    m.metrics.sent.inc()
+                    yield response
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                self._end(m, context, started, admitted, error)
+
+        return stream_stream
+
+
+def _request_id(m: _Method, request: object) -> str:
+    """The request message's `request_id` field, where its type has one."""
+    if m.request_id_field is None:
+        descriptor = getattr(request, "DESCRIPTOR", None)
+        m.request_id_field = descriptor is not None and "request_id" in descriptor.fields_by_name
+    return str(getattr(request, "request_id", "")) if m.request_id_field else ""
+
+
+async def _counted(
+    requests: AsyncIterator[object], metrics: MethodMetrics
+) -> AsyncIterator[object]:
+    async for request in requests:
+        metrics.received.inc()
+        yield request
+
+
+def _in_thread(behavior: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def call(request: object, context: Context) -> Any:
+        return await asyncio.to_thread(behavior, request, context)
+
+    return call
+
+
+_DONE = object()
+
+
+def _iterate_in_thread(behavior: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+    async def iterate(request: object, context: Context) -> AsyncIterator[Any]:
+        iterator = iter(await asyncio.to_thread(behavior, request, context))
+        while (item := await asyncio.to_thread(next, iterator, _DONE)) is not _DONE:
+            yield item
+
+    return iterate
