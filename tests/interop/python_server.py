@@ -13,7 +13,12 @@ exercise every path of the typed Go client:
 
 Health: `--health NAME=STATUS` (repeatable) sets what grpc.health.v1.Health
 reports for NAME ("" is the server's overall health); without it both "" and
-the service's own name are SERVING.
+the service's own name are SERVING. The statuses never change, so the health
+service here is a fixed table: grpcio-health-checking's threaded servicer can
+deadlock when a client cancels a Watch while its first answer is being sent
+(its cancel callback, run on the server's event thread, waits for a lock the
+sending thread holds while it waits for that event thread), and then this
+process never exits.
 
 Prints "PORT <n>" once it listens on 127.0.0.1; exits on SIGTERM or stdin EOF,
 unless `--ignore-shutdown` makes it ignore both (a hung server, for the test
@@ -35,7 +40,7 @@ import grpc
 from fleet.inference.v1 import inference_service_pb2 as pb
 from fleet.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from fleet.inference.v1 import tensor_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICE = "fleet.inference.v1.InferenceService"
 
@@ -116,6 +121,30 @@ class Inference(pb_grpc.InferenceServiceServicer):
         return pb.GetModelReadyResponse(ready=request.model_name == "echo")
 
 
+class FixedHealth(health_pb2_grpc.HealthServicer):
+    """grpc.health.v1 with statuses fixed at start-up."""
+
+    def __init__(self, statuses: dict[str, int]) -> None:
+        self._statuses = statuses
+
+    def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        if request.service not in self._statuses:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=self._statuses[request.service])
+
+    def Watch(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> Iterator[health_pb2.HealthCheckResponse]:
+        unknown = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        yield health_pb2.HealthCheckResponse(status=self._statuses.get(request.service, unknown))
+        # Nothing changes: hold the stream open until the client or the server ends it.
+        ended = threading.Event()
+        if context.add_callback(ended.set):
+            ended.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", default="server")
@@ -133,14 +162,12 @@ def main() -> None:
         ],
     )
     pb_grpc.add_InferenceServiceServicer_to_server(Inference(args.name), server)
-    health_servicer = health.HealthServicer()
     statuses = [item.partition("=")[::2] for item in args.health] or [
         ("", "SERVING"),
         (SERVICE, "SERVING"),
     ]
-    for service, status in statuses:
-        health_servicer.set(service, health_pb2.HealthCheckResponse.ServingStatus.Value(status))
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    table = {s: health_pb2.HealthCheckResponse.ServingStatus.Value(v) for s, v in statuses}
+    health_pb2_grpc.add_HealthServicer_to_server(FixedHealth(table), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"PORT {port}", flush=True)
@@ -148,10 +175,6 @@ def main() -> None:
     sys.stdin.read()
     while args.ignore_shutdown:
         time.sleep(1)
-    # The Go clients hold a health Watch stream open; its handler thread waits for
-    # a status change and, left waiting, keeps the interpreter from exiting (the
-    # thread pool joins its threads at exit). Shutting health down releases it.
-    health_servicer.enter_graceful_shutdown()
     server.stop(grace=None).wait(timeout=5)
 
 
