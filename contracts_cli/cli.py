@@ -97,7 +97,8 @@ def lint(root: Path | None, fmt: str, fail_on: str) -> None:
     default=None,
     metavar="REF|IMAGE|DIR",
     help="What to compare with: a git ref, an image file (buf build -o), or a directory. "
-    "Default: the merge base with origin/HEAD's branch, else main, else master.",
+    "Default: the merge base with the remote's default branch (origin/HEAD); without "
+    "one, the merge base with main, else master.",
 )
 @format_option
 @fail_on_option
