@@ -22,7 +22,8 @@ from contracts_core.errors import ConfigError, read_config
 CONFIG_NAMES = ("buf.yaml", "buf.yml")
 # A v1 workspace: its `directories` are the modules, each with its own buf.yaml.
 WORK_NAMES = ("buf.work.yaml", "buf.work.yml")
-# Every buf file a workspace root may hold.
+# The buf files of one module, and every buf file a workspace root may hold.
+MODULE_FILES = (*CONFIG_NAMES, "buf.lock")
 ROOT_FILES = (*CONFIG_NAMES, *WORK_NAMES, "buf.lock")
 _VERSIONS = ("v1beta1", "v1", "v2")
 _PATH_LIST_KEYS = ("ignore",)
@@ -63,6 +64,11 @@ class BufConfig:
     policies: tuple[dict[str, Any], ...] = ()
     # A v1 workspace (buf.work.yaml): the buf.yaml of each directory that has one.
     module_files: tuple[str, ...] = ()
+
+    @property
+    def is_work(self) -> bool:
+        """Whether this is a v1 workspace (buf.work.yaml), each directory with its own buf.yaml."""
+        return self.file is not None and self.file.name in WORK_NAMES
 
     def files(self) -> list[str]:
         """Workspace-relative paths of the buf files that define this workspace."""

@@ -117,9 +117,16 @@ def _git_baseline(ws: Workspace, ref: str | None) -> Baseline:
         if any(n in own for n in bufconfig.CONFIG_NAMES + bufconfig.WORK_NAMES):
             _write(top_dir, tree, own, old_root)
             config = bufconfig.load_dir(old_root)
-            extra = [p for p in config.files() if p not in own and p in tree]
-            _write(top_dir, tree, extra, old_root)
-            config = bufconfig.load_dir(old_root)  # now with each directory's own buf.yaml
+            # A buf.work.yaml's directories have their own buf.yaml and buf.lock.
+            extra = [
+                f"{m.path}/{n}"
+                for m in (config.modules if config.is_work else ())
+                for n in bufconfig.MODULE_FILES
+                if f"{m.path}/{n}" in tree
+            ]
+            if extra:
+                _write(top_dir, tree, extra, old_root)
+                config = bufconfig.load_dir(old_root)
             key_parts = [f"{p}\0{tree[p].sha}" for p in (*own, *extra)]
         else:
             # As buf reads a directory without buf.yaml, but with today's module
