@@ -103,11 +103,11 @@ class BufConfig:
         if self.plugins:
             config["plugins"] = list(self.plugins)
         if self.policies:
+            # buf 1.75 matches a policy's ignore paths against module-relative
+            # names, as an image names its files: passed through unchanged.
             config["policies"] = list(self.policies)
         if self.version == "v2" and module.path != ".":
             body = _rebase_paths(body, module.path)
-            if self.policies:
-                config["policies"] = [_rebase_paths(p, module.path) for p in self.policies]
         config[section] = body
         return json.dumps(config, sort_keys=True)
 
