@@ -244,3 +244,23 @@ def test_deleted_file_against_an_image_of_a_multi_module_workspace(tmp_path: Pat
     # An image records no layout and two modules could have held the file: no path.
     code, found, _ = breaking(root, "--against", str(image))
     assert (code, found) == (1, [("FILE_NO_DELETE", "", 0, 0, ("go", "python"))])
+
+
+def test_directory_without_buf_yaml_is_read_with_this_workspaces_modules(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old"
+    write_tree(old, {A: A_PROTO, B: B_PROTO})  # an unpacked release, say: no buf.yaml
+    root = tmp_path / "repo"
+    write_tree(root, {"buf.yaml": BUF_YAML, A: A_PROTO, B: B_PROTO})
+    drop_y_and_b(root)
+    # Bare buf reads it with one module at its root, so even a.proto looks deleted.
+    messages = {d["message"] for d in bare_buf_breaking(root, str(old))}
+    assert f'Previously present file "{A}" was deleted.' in messages
+    code, found, stderr = breaking(root, "--against", str(old))
+    assert (code, found) == (1, [FIELD_Y, FILE_B])
+    assert stderr == [
+        f"contracts: baseline {old} has no buf.yaml; read with this workspace's modules "
+        "(contracts/)"
+    ]
+    assert not (old / ".contracts-cache").exists()

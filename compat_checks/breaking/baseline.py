@@ -16,11 +16,14 @@ show up.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import subprocess
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from contracts_core import bufconfig, tools
 from contracts_core.errors import CompileError, UsageError
@@ -28,7 +31,6 @@ from contracts_core.image import (
     Image,
     build_image,
     compile_workspace,
-    content_digest,
     load_image_file,
     prune,
 )
@@ -39,6 +41,8 @@ DEFAULT_BRANCHES = ("main", "master", "origin/main", "origin/master")
 _REMOTE_HEAD = "refs/remotes/origin/HEAD"
 _BLOB_MODES = ("100644", "100755")
 _SYMLINK_MODE = "120000"
+# Never part of a directory baseline: git's store and our caches.
+_SKIPPED_DIRS = (".git", ".contracts-cache")
 # How long one git command may take before we give up on it.
 _GIT_TIMEOUT_S = 300
 
@@ -57,22 +61,18 @@ def resolve(ws: Workspace, against: str | None) -> Baseline:
     if against is not None and Path(against).is_file():
         return Baseline(load_image_file(Path(against)), against)
     if against is not None and Path(against).is_dir():
-        return Baseline(_directory_image(ws, Path(against)), against)
+        return _directory_image(ws, Path(against))
     return _git_baseline(ws, against)
 
 
-def _directory_image(ws: Workspace, directory: Path) -> Image:
-    other = Workspace.discover(root=directory)
-    if other.root == ws.root:
-        return compile_workspace(other)
-    digest, targets = content_digest(other)
-    if not targets:
+def _directory_image(ws: Workspace, directory: Path) -> Baseline:
+    label = str(directory)
+    if directory.resolve() == ws.root.resolve():
+        return Baseline(compile_workspace(ws), label)
+    base = _read(ws, _DirTree.of(directory.resolve()), label, [])
+    if base.image is None:
         raise UsageError(f"--against {directory}: no .proto files there to compare with")
-    out = _mkcache(ws) / f"dir-{digest}.binpb"
-    if not out.is_file():
-        _build_baseline(other.root, out, str(directory))
-        prune(out.parent)
-    return Image(path=out, targets=targets, digest=digest)
+    return base
 
 
 def _git(
@@ -87,10 +87,69 @@ def _git(
     )
 
 
+class _Tree(Protocol):
+    """The files of a baseline, by workspace-relative path."""
+
+    def paths(self) -> Collection[str]: ...
+
+    def key(self, path: str) -> str:
+        """An id that changes exactly when the file's bytes do."""
+        ...
+
+    def write(self, paths: list[str], dest: Path) -> None: ...
+
+
 @dataclass(frozen=True)
-class _Blob:
-    sha: str
-    mode: str
+class _GitTree:
+    """A commit's files under the workspace, read from git's object store."""
+
+    top: Path
+    blobs: dict[str, str]  # workspace-relative path -> blob id
+
+    def paths(self) -> Collection[str]:
+        return self.blobs.keys()
+
+    def key(self, path: str) -> str:
+        return self.blobs[path]
+
+    def write(self, paths: list[str], dest: Path) -> None:
+        contents = _cat(self.top, [self.blobs[p] for p in paths])
+        for rel in paths:
+            _put(dest / rel, contents[self.blobs[rel]])
+
+
+@dataclass(frozen=True)
+class _DirTree:
+    """A directory's .proto and buf files; the directory is only read."""
+
+    root: Path
+    files: tuple[str, ...]
+
+    @classmethod
+    def of(cls, root: Path) -> _DirTree:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in _SKIPPED_DIRS]
+            rel_dir = Path(dirpath).relative_to(root).as_posix()
+            for name in filenames:
+                if name.endswith(".proto") or name in bufconfig.ROOT_FILES:
+                    found.append(name if rel_dir == "." else f"{rel_dir}/{name}")
+        return cls(root, tuple(sorted(found)))
+
+    def paths(self) -> Collection[str]:
+        return self.files
+
+    def key(self, path: str) -> str:
+        return hashlib.sha256((self.root / path).read_bytes()).hexdigest()
+
+    def write(self, paths: list[str], dest: Path) -> None:
+        for rel in paths:
+            _put(dest / rel, (self.root / rel).read_bytes())
+
+
+def _put(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 def _git_baseline(ws: Workspace, ref: str | None) -> Baseline:
@@ -104,39 +163,41 @@ def _git_baseline(ws: Workspace, ref: str | None) -> Baseline:
     commit, label, notes = _commit(ws, ref)
     top_dir = Path(top.stdout.decode().strip()).resolve()
     # Paths are relative to the repository's top level in git, and relative to
-    # the workspace root (`prefix` stripped) everywhere below.
+    # the workspace root (`prefix` stripped) everywhere else.
     prefix = ws.root.resolve().relative_to(top_dir).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
-    tree = _tree(top_dir, commit, prefix)
+    return _read(ws, _GitTree(top_dir, _tree(top_dir, commit, prefix)), label, notes)
 
+
+def _read(ws: Workspace, tree: _Tree, label: str, notes: list[str]) -> Baseline:
+    """Compile a baseline's files with its own buf config, or this workspace's if it has none."""
+    files = set(tree.paths())
     # Extract outside the workspace: a module at "." would otherwise see the
     # baseline's copies of its own files while another command compiles it.
     with tempfile.TemporaryDirectory(prefix="contracts-against-") as tmp:
         old_root = Path(tmp)
-        own = [n for n in bufconfig.ROOT_FILES if n in tree]
+        own = [n for n in bufconfig.ROOT_FILES if n in files]
         if any(n in own for n in bufconfig.CONFIG_NAMES + bufconfig.WORK_NAMES):
-            _write(top_dir, tree, own, old_root)
+            tree.write(own, old_root)
             config = bufconfig.load_dir(old_root)
             # A buf.work.yaml's directories have their own buf.yaml and buf.lock.
             extra = [
                 f"{m.path}/{n}"
                 for m in (config.modules if config.is_work else ())
                 for n in bufconfig.MODULE_FILES
-                if f"{m.path}/{n}" in tree
+                if f"{m.path}/{n}" in files
             ]
             if extra:
-                _write(top_dir, tree, extra, old_root)
+                tree.write(extra, old_root)
                 config = bufconfig.load_dir(old_root)
-            key_parts = [f"{p}\0{tree[p].sha}" for p in (*own, *extra)]
+            key_parts = [f"{p}\0{tree.key(p)}" for p in (*own, *extra)]
         else:
-            # As buf reads a directory without buf.yaml, but with today's module
-            # layout, so that files keep today's names instead of all looking deleted.
+            # As buf reads a tree without buf.yaml, but with today's module layout,
+            # so that files keep today's names instead of all looking deleted.
             config = ws.buf
             copied = [p for p in config.files() if (ws.root / p).is_file()]
             for rel in copied:
-                dest = old_root / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes((ws.root / rel).read_bytes())
+                _put(old_root / rel, (ws.root / rel).read_bytes())
             key_parts = [f"workspace:{p}\0{_sha(ws.root / p)}" for p in copied]
             notes.append(
                 f"baseline {label} has no buf.yaml; read with this workspace's modules "
@@ -144,7 +205,7 @@ def _git_baseline(ws: Workspace, ref: str | None) -> Baseline:
             )
         targets = {
             module.to_module_relative(rel): rel
-            for rel in sorted(tree)
+            for rel in sorted(files)
             if rel.endswith(".proto")
             for module in config.modules
             if module.contains(rel)
@@ -152,13 +213,14 @@ def _git_baseline(ws: Workspace, ref: str | None) -> Baseline:
         if not targets:
             notes.append(f"baseline {label} has no .proto files in its modules: nothing to compare")
             return Baseline(None, label, tuple(notes))
-        key_parts += [f"{rel}\0{tree[rel].sha}" for rel in sorted(set(targets.values()))]
+        sources = sorted(set(targets.values()))
+        key_parts += [f"{rel}\0{tree.key(rel)}" for rel in sources]
         key = hashlib.sha256(
             "\0\0".join([f"buf={tools.BUF.pinned}", *key_parts]).encode()
         ).hexdigest()
-        out = _mkcache(ws) / f"git-{key}.binpb"
+        out = _mkcache(ws) / f"base-{key}.binpb"
         if not out.is_file():
-            _write(top_dir, tree, sorted(set(targets.values())), old_root)
+            tree.write(sources, old_root)
             _build_baseline(old_root, out, label)
             prune(out.parent)
     return Baseline(Image(path=out, targets=targets, digest=key), label, tuple(notes))
@@ -168,8 +230,8 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _tree(top: Path, commit: str, prefix: str) -> dict[str, _Blob]:
-    """Workspace-relative path -> blob of every file under the workspace in a commit.
+def _tree(top: Path, commit: str, prefix: str) -> dict[str, str]:
+    """Workspace-relative path -> blob id of every file under the workspace in a commit.
 
     Symbolic links are followed to the file they name inside the commit, as a
     checkout would; links leading elsewhere are left out.
@@ -178,7 +240,7 @@ def _tree(top: Path, commit: str, prefix: str) -> dict[str, _Blob]:
     listing = _git(top, *args, *(["--", prefix] if prefix else []))
     if listing.returncode != 0:
         raise UsageError(f"git ls-tree {commit[:12]} failed: {listing.stderr.decode().strip()}")
-    files: dict[str, _Blob] = {}
+    files: dict[str, str] = {}
     links: dict[str, str] = {}
     for entry in listing.stdout.decode().split("\0"):
         if not entry:
@@ -189,7 +251,7 @@ def _tree(top: Path, commit: str, prefix: str) -> dict[str, _Blob]:
             continue
         rel = path[len(prefix) :]
         if mode in _BLOB_MODES:
-            files[rel] = _Blob(sha, mode)
+            files[rel] = sha
         elif mode == _SYMLINK_MODE:
             links[rel] = sha
     if links:
@@ -221,15 +283,6 @@ def _cat(top: Path, shas: list[str]) -> dict[str, bytes]:
         out[sha] = data[end + 1 : end + 1 + size]
         pos = end + 1 + size + 1  # the contents are followed by a newline
     return out
-
-
-def _write(top: Path, tree: dict[str, _Blob], paths: list[str], dest: Path) -> None:
-    """Write these workspace-relative files of the commit under dest, as plain files."""
-    contents = _cat(top, [tree[p].sha for p in paths])
-    for rel in paths:
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(contents[tree[rel].sha])
 
 
 def _commit(ws: Workspace, ref: str | None) -> tuple[str, str, list[str]]:
