@@ -107,8 +107,11 @@ def _failure(command: str, detail: str, cwd: Path) -> ContractsError:
         word = re.compile(rf"(?<![A-Z0-9_]){re.escape(rule)}(?![A-Z0-9_])")
         lines = config.read_text(encoding="utf-8").splitlines()
         line = next((n for n, text in enumerate(lines, start=1) if word.search(text)), 0)
-        where = f"{config.name}:{line}" if line else config.name
-        return ConfigError(f"{where}: {rule!r} is not a known buf rule or category ID")
+        # Not in buf.yaml itself (a policy file names it, say): buf's own words say where.
+        if line:
+            return ConfigError(
+                f"{config.name}:{line}: {rule!r} is not a known buf rule or category ID"
+            )
     return ToolError(f"buf {command} failed: {detail}")
 
 

@@ -102,6 +102,22 @@ def test_malformed_policies_are_refused_with_their_line(
         )
 
 
+def test_unknown_rule_in_a_policy_file_is_not_blamed_on_buf_yaml(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "buf.yaml": "version: v2\nlint:\n  use: [MINIMAL]\npolicies:\n  - policy: p.yaml\n",
+            "p.yaml": "version: v2\nname: buf.build/acme/p\nlint:\n  use: [NOT_A_RULE]\n",
+            "a/v1/a.proto": PROTO,
+        },
+    )
+    result = run_contracts("lint", cwd=tmp_path)
+    assert (result.code, result.stderr) == (
+        2,
+        'contracts: buf lint failed: Failure: "NOT_A_RULE" is not a known rule or category ID\n',
+    )
+
+
 # --- 6. check plugins ----------------------------------------------------------------
 
 

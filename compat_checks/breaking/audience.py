@@ -301,7 +301,8 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
         names = _QUOTED.findall(diag.message)
         if len(names) >= 2:
             return _named_type_change(names[-2], names[-1], judge)
-    if rule in ("ENUM_VALUE_SAME_NAME", "ENUM_VALUE_NO_DELETE"):
+    if rule.startswith("ENUM_VALUE_"):
+        # '... enum value "1" on enum "Name" ...': the enum is the second quoted name.
         names = _QUOTED.findall(diag.message)
         new_file = new.files.get(diag.path)
         if len(names) >= 2 and new_file is not None:
@@ -310,7 +311,7 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
                 enum in t.used_enums for t in (judge.old_types, judge.new_types)
             ):
                 # No field carries this enum, so no JSON document spells its values.
-                return Verdict(SOURCE)
+                return Verdict(tuple(a for a in STATIC.get(rule, ()) if a is not JSON))
     if rule in ("MESSAGE_NO_DELETE", "ENUM_NO_DELETE", "SERVICE_NO_DELETE"):
         names = _QUOTED.findall(diag.message)
         old_file = old.files.get(diag.path)
