@@ -7,10 +7,10 @@ straight from git's object store (`git ls-tree`, `git cat-file --batch`), so
 cached by the blob ids of the files read, which cost nothing to compute and
 change exactly when the baseline's contracts do.
 
-A baseline whose tree has no buf.yaml (a tag from before the repository adopted
-buf, or a buf.yaml not yet committed) is read with this workspace's module
-layout: its files then keep the names they have today, and only real changes
-show up.
+A directory goes through the same reader. A baseline with no buf.yaml (a tag
+from before the repository adopted buf, a buf.yaml not yet committed, an
+unpacked release) is read with this workspace's module layout: its files then
+keep the names they have today, and only real changes show up.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts_core import bufconfig, tools
-from contracts_core.errors import CompileError, UsageError
+from contracts_core.errors import CompileError, ToolError, UsageError
 from contracts_core.image import (
     Image,
     build_image,
@@ -78,13 +78,18 @@ def _directory_image(ws: Workspace, directory: Path) -> Baseline:
 def _git(
     ws_root: Path, *args: str, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["git", "-C", str(ws_root), *args],
-        input=stdin,
-        capture_output=True,
-        check=False,
-        timeout=_GIT_TIMEOUT_S,
-    )
+    try:
+        return subprocess.run(
+            ["git", "-C", str(ws_root), *args],
+            input=stdin,
+            capture_output=True,
+            check=False,
+            timeout=_GIT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"git {args[0]} took over {_GIT_TIMEOUT_S} s; gave up") from None
+    except OSError as exc:
+        raise ToolError(f"cannot run git: {exc.strerror}; install git") from None
 
 
 class _Tree(Protocol):
