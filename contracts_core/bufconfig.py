@@ -177,7 +177,8 @@ def work_directories(path: Path, root: Path) -> tuple[str, ...]:
     for d in dirs:
         if d == "." or d.startswith("..") or posixpath.isabs(d):
             raise ConfigError(
-                f"{rel}:{_line_of(path, d)}: directory {d!r} must be a folder inside the workspace"
+                f"{rel}:{_line_of(path, 'directories', d)}: directory {d!r} must be a folder "
+                "inside the workspace"
             )
     return dirs
 
@@ -334,4 +335,6 @@ def _line_of(path: Path, key: str, value: str | None = None) -> int:
         text = line.strip().removeprefix("- ")
         if text.startswith(f"{key}:") and (value is None or value in text[len(key) + 1 :]):
             return number
+        if value is not None and line.strip() == f"- {value}":
+            return number  # an entry of a block list under key, as in `directories:`
     return 1

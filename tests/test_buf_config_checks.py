@@ -229,3 +229,24 @@ def test_work_yaml_beside_buf_yaml_is_refused(tmp_path: Path) -> None:
         "contracts: buf.work.yaml: a buf.work.yaml and a buf.yaml in the same folder; buf "
         "refuses both, so keep buf.work.yaml and move buf.yaml into one of its directories\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("directories", "message"),
+    [
+        (
+            "  - proto\n  - vendor\n  - missing\n",
+            "buf.work.yaml:5: module path 'missing' is not a directory",
+        ),
+        (
+            "  - proto\n  - ../outside\n",
+            "buf.work.yaml:4: directory '../outside' must be a folder inside the workspace",
+        ),
+    ],
+)
+def test_bad_work_yaml_directories_are_named_with_their_line(
+    tmp_path: Path, directories: str, message: str
+) -> None:
+    write_tree(tmp_path, {**WORK, "buf.work.yaml": f"version: v1\ndirectories:\n{directories}"})
+    result = run_contracts("lint", cwd=tmp_path)
+    assert (result.code, result.stderr) == (2, f"contracts: {message}\n")
