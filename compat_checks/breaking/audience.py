@@ -284,9 +284,9 @@ def _grouped(a: str, b: str, groups: list[set[str]]) -> bool:
 
 def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
     """Who a buf breaking finding breaks, and who it may break."""
-    images, old, new = judge, judge.old, judge.new
+    old, new = judge.old, judge.new
     if rule in ("FIELD_SAME_TYPE", "FIELD_WIRE_COMPATIBLE_TYPE", "FIELD_WIRE_JSON_COMPATIBLE_TYPE"):
-        pair = images.fields_at(diag)
+        pair = judge.fields_at(diag)
         if pair is not None:
             return _type_change(pair[0].proto, pair[1].proto, judge)
     if rule in (
@@ -294,7 +294,7 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
         "FIELD_WIRE_COMPATIBLE_CARDINALITY",
         "FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY",
     ):
-        pair = images.fields_at(diag)
+        pair = judge.fields_at(diag)
         if pair is not None:
             return Verdict(_cardinality_change(pair[0].proto, pair[1].proto, diag.message))
     if rule in ("RPC_SAME_REQUEST_TYPE", "RPC_SAME_RESPONSE_TYPE"):
@@ -306,8 +306,9 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
         names = _QUOTED.findall(diag.message)
         new_file = new.files.get(diag.path)
         if len(names) >= 2 and new_file is not None:
-            enum = _enum_named(new_file, names[1])
-            if enum is not None and not any(
+            # buf names a nested enum `Outer.Inner`, relative to the package.
+            enum = f"{new_file.package}.{names[1]}" if new_file.package else names[1]
+            if enum in judge.new_types.enums and not any(
                 enum in t.used_enums for t in (judge.old_types, judge.new_types)
             ):
                 # No field carries this enum, so no JSON document spells its values.
@@ -315,7 +316,7 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
     if rule in ("MESSAGE_NO_DELETE", "ENUM_NO_DELETE", "SERVICE_NO_DELETE"):
         names = _QUOTED.findall(diag.message)
         old_file = old.files.get(diag.path)
-        if names and old_file is not None and images.package_has(old_file.package, names[0]):
+        if names and old_file is not None and judge.package_has(old_file.package, names[0]):
             return Verdict((PY,))  # moved to another file of the same package
     if rule == "FILE_NO_DELETE":
         names = _QUOTED.findall(diag.message)
@@ -323,32 +324,13 @@ def classify(rule: str, diag: BufDiagnostic, judge: Judge) -> Verdict:
         if old_file is not None:
             top = [m.name for m in old_file.message_type] + [e.name for e in old_file.enum_type]
             services = [s.name for s in old_file.service]
-            gone = [n for n in top + services if not images.package_has(old_file.package, n)]
+            gone = [n for n in top + services if not judge.package_has(old_file.package, n)]
             if not gone:
                 return Verdict((PY,))
             if any(n in services for n in gone):
                 return Verdict(ALL)
             return Verdict(SOURCE)
     return Verdict(STATIC.get(rule, ()))
-
-
-def _enum_named(file: descriptor_pb2.FileDescriptorProto, name: str) -> str | None:
-    """The full name of the enum called `name` (as buf names it: nested ones dotted) in a file."""
-    scope = f"{file.package}." if file.package else ""
-    return f"{scope}{name}" if f"{scope}{name}" in _types_of_file(file) else None
-
-
-def _types_of_file(file: descriptor_pb2.FileDescriptorProto) -> set[str]:
-    scope = f"{file.package}." if file.package else ""
-    names = {f"{scope}{e.name}" for e in file.enum_type}
-
-    def visit(prefix: str, protos: Iterable[descriptor_pb2.DescriptorProto]) -> None:
-        for m in protos:
-            names.update(f"{prefix}{m.name}.{e.name}" for e in m.enum_type)
-            visit(f"{prefix}{m.name}.", m.nested_type)
-
-    visit(scope, file.message_type)
-    return names
 
 
 def _named_type_change(old_name: str, new_name: str, judge: Judge) -> Verdict:
