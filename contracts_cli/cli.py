@@ -96,7 +96,8 @@ def lint(root: Path | None, fmt: str, fail_on: str) -> None:
     default=None,
     metavar="REF|IMAGE|DIR",
     help="What to compare with: a git ref, an image file (buf build -o), or a directory. "
-    "Default: the merge base with main.",
+    "Default: the merge base with the remote's default branch (origin/HEAD); without "
+    "one, the merge base with main, else master.",
 )
 @format_option
 @fail_on_option
@@ -106,7 +107,10 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
     from compat_checks.breaking import run_breaking
 
     ws = Workspace.discover(root=root)
-    _report(run_breaking(ws, compile_workspace(ws), against), fmt, fail_on)
+    report = run_breaking(ws, compile_workspace(ws), against)
+    for note in report.notes:
+        click.echo(f"contracts: {note}", err=True)
+    _report(report.findings, fmt, fail_on)
 
 
 @main.command()

@@ -26,10 +26,26 @@ class BufDiagnostic:
     rule: str
     message: str
 
-    def finding(self, file: str, breaks: tuple[Audience, ...] = ()) -> Finding:
-        """This diagnostic as a finding, repositioned at a workspace-relative file."""
+    def finding(
+        self,
+        file: str,
+        breaks: tuple[Audience, ...] = (),
+        may_break: tuple[Audience, ...] = (),
+    ) -> Finding:
+        """This diagnostic as a finding, repositioned at a workspace-relative file
+        (none: no position, as buf reports a deleted file)."""
+        line, column = (self.line, self.column) if file else (0, 0)
         return Finding(
-            file, self.line, self.column, self.rule, self.message, Severity.ERROR, "buf", "", breaks
+            file,
+            line,
+            column,
+            self.rule,
+            self.message,
+            Severity.ERROR,
+            "buf",
+            "",
+            breaks,
+            may_break,
         )
 
 
@@ -91,8 +107,11 @@ def _failure(command: str, detail: str, cwd: Path) -> ContractsError:
         word = re.compile(rf"(?<![A-Z0-9_]){re.escape(rule)}(?![A-Z0-9_])")
         lines = config.read_text(encoding="utf-8").splitlines()
         line = next((n for n, text in enumerate(lines, start=1) if word.search(text)), 0)
-        where = f"{config.name}:{line}" if line else config.name
-        return ConfigError(f"{where}: {rule!r} is not a known buf rule or category ID")
+        # Not in buf.yaml itself (a policy file names it, say): buf's own words say where.
+        if line:
+            return ConfigError(
+                f"{config.name}:{line}: {rule!r} is not a known buf rule or category ID"
+            )
     return ToolError(f"buf {command} failed: {detail}")
 
 
@@ -113,13 +132,18 @@ def _parse(output: str) -> tuple[list[BufDiagnostic], list[str]]:
             except json.JSONDecodeError:
                 other.append(line)
                 continue
+            message = item.get("message", "")
+            if item.get("policy"):
+                # As buf's text output says it: the same rule can fire under
+                # buf.yaml's own section and under a policy, and both are reported.
+                message += f" ({item['policy']})"
             diagnostics.append(
                 BufDiagnostic(
                     path=item.get("path", ""),
                     line=int(item.get("start_line", 0)),
                     column=int(item.get("start_column", 0)),
                     rule=item.get("type", ""),
-                    message=item.get("message", ""),
+                    message=message,
                 )
             )
         else:

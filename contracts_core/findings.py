@@ -48,6 +48,9 @@ class Finding:
     source: str = "contracts"  # "buf" or "contracts"
     fix: str = ""
     breaks: tuple[Audience, ...] = field(default=())
+    # Audiences a breaking change may or may not break: what decides it is not in
+    # the descriptors (how clients use a type, say), so it is neither claimed nor hidden.
+    may_break: tuple[Audience, ...] = field(default=())
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.column, self.rule, self.message)

@@ -66,7 +66,10 @@ class Image:
 def content_digest(ws: Workspace) -> tuple[str, dict[str, str]]:
     """Hash of everything that decides the image: sources, buf config, buf version."""
     protos = ws.proto_files()
-    digest = sources.image_inputs_digest(ws.root, tools.BUF.pinned, [p.path for p in protos])
+    paths = [p.path for p in protos]
+    # A v1 workspace's modules have their own buf.yaml and buf.lock, which decide the image too.
+    configs = [f for f in ws.buf.files() if f not in sources.IMAGE_CONFIG_FILES]
+    digest = sources.image_inputs_digest(ws.root, tools.BUF.pinned, [*configs, *paths])
     return digest, {proto.name: proto.path for proto in protos}
 
 

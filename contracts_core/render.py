@@ -18,12 +18,24 @@ def render(findings: Sequence[Finding], fmt: str) -> str:
     return render_text(findings)
 
 
+def audiences(f: Finding) -> str:
+    """`breaks: X, Y; may break: Z`, or "" when the finding names no audience."""
+    parts = []
+    if f.breaks:
+        parts.append(f"breaks: {', '.join(a.label for a in f.breaks)}")
+    if f.may_break:
+        parts.append(f"may break: {', '.join(a.label for a in f.may_break)}")
+    return "; ".join(parts)
+
+
 def render_text(findings: Sequence[Finding]) -> str:
     lines = []
     for f in findings:
-        line = f"{f.file}:{f.line}:{f.column} {f.rule} {f.message}"
-        if f.breaks:
-            line += f" [breaks: {', '.join(a.label for a in f.breaks)}]"
+        # A file deleted since the baseline may have no place in today's tree.
+        line = f"{f.file}:{f.line}:{f.column} " if f.file else ""
+        line += f"{f.rule} {f.message}"
+        if who := audiences(f):
+            line += f" [{who}]"
         lines.append(line)
     return "\n".join(lines)
 
@@ -42,6 +54,8 @@ def as_dict(f: Finding) -> dict[str, object]:
         item["fix"] = f.fix
     if f.breaks:
         item["breaks"] = [a.value for a in f.breaks]
+    if f.may_break:
+        item["may_break"] = [a.value for a in f.may_break]
     return item
 
 
@@ -61,13 +75,13 @@ def render_github(findings: Sequence[Finding]) -> str:
     lines = []
     for f in findings:
         level = "error" if f.severity is Severity.ERROR else "warning"
-        props = [f"file={_escape_property(f.file)}"]
-        if f.line:
+        props = [f"file={_escape_property(f.file)}"] if f.file else []
+        if f.file and f.line:
             props += [f"line={f.line}", f"col={f.column}"]
         props.append(f"title={_escape_property(f.rule)}")
         message = f.message
-        if f.breaks:
-            message += f" (breaks: {', '.join(a.label for a in f.breaks)})"
+        if who := audiences(f):
+            message += f" ({who})"
         if f.fix:
             message += f"\nFix: {f.fix}"
         lines.append(f"::{level} {','.join(props)}::{_escape_data(message)}")

@@ -32,16 +32,25 @@ class Workspace:
 
     @classmethod
     def discover(cls, start: Path | None = None, root: Path | None = None) -> Workspace:
-        """Find the workspace: --root if given, else the nearest buf.yaml above `start`."""
+        """Find the workspace: --root if given, else the nearest buf.yaml above `start`
+        (or the buf.work.yaml above it that lists its folder, as buf does)."""
         if root is not None:
             root = root.resolve()
             if not root.is_dir():
                 raise UsageError(f"--root {root}: not a directory")
             return cls._open(root, allow_missing_config=True)
         here = (start or Path.cwd()).resolve()
+        found: Path | None = None
         for candidate in (here, *here.parents):
-            if any((candidate / n).is_file() for n in bufconfig.CONFIG_NAMES):
+            work = next(
+                (candidate / n for n in bufconfig.WORK_NAMES if (candidate / n).is_file()), None
+            )
+            if work is not None and (found is None or _lists(work, candidate, found)):
                 return cls._open(candidate, allow_missing_config=False)
+            if found is None and any((candidate / n).is_file() for n in bufconfig.CONFIG_NAMES):
+                found = candidate
+        if found is not None:
+            return cls._open(found, allow_missing_config=False)
         raise UsageError(
             f"no buf.yaml found in {here} or any parent directory; run inside a contracts "
             "workspace or pass --root DIR"
@@ -49,13 +58,9 @@ class Workspace:
 
     @classmethod
     def _open(cls, root: Path, allow_missing_config: bool) -> Workspace:
-        config_file = next((root / n for n in bufconfig.CONFIG_NAMES if (root / n).is_file()), None)
-        if config_file is None:
-            if not allow_missing_config:
-                raise UsageError(f"{root}: no buf.yaml")
-            buf = bufconfig.default_config()
-        else:
-            buf = bufconfig.load(config_file, root)
+        if bufconfig.find(root) is None and not allow_missing_config:
+            raise UsageError(f"{root}: no buf.yaml")
+        buf = bufconfig.load_dir(root)
         return cls(root=root, buf=buf, settings=settings.load(root / "pyproject.toml"))
 
     def proto_files(self) -> list[ProtoFile]:
@@ -88,3 +93,9 @@ class Workspace:
     def cache_dir(self) -> Path:
         """<root>/.contracts-cache, made (with a .gitignore of `*`) on first use."""
         return sources.cache_dir(self.root)
+
+
+def _lists(work: Path, root: Path, module_dir: Path) -> bool:
+    """Whether a buf.work.yaml at root lists module_dir among its directories."""
+    rel = module_dir.relative_to(root).as_posix()
+    return rel in bufconfig.work_directories(work, root)

@@ -246,10 +246,14 @@ def test_added_field_and_rpc_are_clean(repo: Path) -> None:
         "  rpc Drop(Order) returns (Order);\n",
         "  rpc Drop(Order) returns (Order);\n  rpc Added(Order) returns (Order);\n",
     )
+    fork = git(repo, "rev-parse", "main")[:12]
+    note = f"contracts: baseline: merge base with main ({fork})\n"
     result = run_contracts("breaking", "--format", "json", cwd=repo)
-    assert (result.code, json.loads(result.stdout), result.stderr) == (0, [], "")
+    assert (result.code, json.loads(result.stdout), result.stderr) == (0, [], note)
     text = run_contracts("breaking", cwd=repo)
-    assert (text.code, text.stdout, text.stderr) == (0, "", "")
+    assert (text.code, text.stdout, text.stderr) == (0, "", note)
+    explicit = run_contracts("breaking", "--against", "main", cwd=repo)
+    assert (explicit.code, explicit.stdout, explicit.stderr) == (0, "", "")
 
 
 def test_default_baseline_is_the_merge_base_not_mains_tip(repo: Path) -> None:
@@ -347,7 +351,7 @@ def test_against_a_directory(repo: Path, tmp_path: Path) -> None:
 
 def test_text_format(repo: Path) -> None:
     edit(repo, A, "  string extra = 6;\n", "")
-    result = run_contracts("breaking", cwd=repo)
+    result = run_contracts("breaking", "--against", "main", cwd=repo)
     line = line_of(A_PROTO, "message Order")
     assert result.code == 1
     assert result.stderr == ""
@@ -378,7 +382,7 @@ def test_fail_on_error_still_fails_on_breaking_changes(repo: Path) -> None:
     assert run_contracts("breaking", "--fail-on", "error", cwd=repo).code == 1
 
 
-def test_baseline_that_predates_buf_yaml_is_clean(tmp_path: Path) -> None:
+def test_baseline_that_predates_the_contracts_is_clean(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     init_repo(root)
     write_tree(root, {"README.md": "before the contracts\n"})
@@ -387,6 +391,11 @@ def test_baseline_that_predates_buf_yaml_is_clean(tmp_path: Path) -> None:
     commit_all(root, "contracts")
     edit(root, A, "  string extra = 6;\n", "")
     assert breaking_json(root, "--against", before) == (0, [])
+    result = run_contracts("breaking", "--against", before[:12], cwd=root)
+    assert (result.code, result.stdout) == (0, "")
+    assert result.stderr.splitlines()[-1] == (
+        f"contracts: baseline {before[:12]} has no .proto files in its modules: nothing to compare"
+    )
     assert breaking_json(root, "--against", "HEAD")[0] == 1
 
 
@@ -488,7 +497,7 @@ def test_baseline_is_not_extracted_inside_the_workspace(
         real_build(source, out)
 
     monkeypatch.setattr(baseline, "build_image", spy)
-    assert run_breaking(ws, image, "HEAD") == []
+    assert run_breaking(ws, image, "HEAD").findings == []
     assert seen == [[root / "a/v1/m.proto"]]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from compat_checks.breaking import audience, baseline
 from contracts_core import buf
@@ -13,11 +14,23 @@ from contracts_core.workspace import Workspace
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
-def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Finding]:
+@dataclass(frozen=True)
+class BreakingReport:
+    """The findings, the baseline they were judged against, and lines for the user
+    about how that baseline was chosen or read (the CLI prints them on stderr)."""
+
+    findings: list[Finding]
+    baseline: str
+    notes: tuple[str, ...]
+
+
+def run_breaking(ws: Workspace, image: Image, against: str | None) -> BreakingReport:
     """Findings of buf breaking (categories from buf.yaml), each with its audiences."""
-    old, _label = baseline.resolve(ws, against)
+    base = baseline.resolve(ws, against)
+    old = base.image
     if old is None:
-        return []
+        return BreakingReport([], base.label, base.notes)
+    judge = audience.Judge(old, image)
     findings = []
     for args in _invocations(ws, image, old):
         for d in buf.run(args, cwd=ws.root).diagnostics:
@@ -26,21 +39,29 @@ def run_breaking(ws: Workspace, image: Image, against: str | None) -> list[Findi
                 quoted = _QUOTED.findall(d.message)
                 path = quoted[0] if quoted else ""
             file = _workspace_path(ws, path, image, old)
-            findings.append(d.finding(file, audience.classify(d.rule, d, old, image)))
-    return sorted(set(findings), key=Finding.sort_key)
+            verdict = audience.classify(d.rule, d, judge)
+            findings.append(d.finding(file, verdict.breaks, verdict.may_break))
+    return BreakingReport(sorted(set(findings), key=Finding.sort_key), base.label, base.notes)
 
 
 def _workspace_path(ws: Workspace, name: str, new: Image, old: Image) -> str:
-    """Where a finding's module-relative file is (or was) in the workspace."""
+    """Where a finding's module-relative file is (or was) in today's workspace; "" if nowhere.
+
+    A deleted file keeps the place it had in the baseline only when one of
+    today's modules still covers that place: a layout the tree no longer has is
+    not shown as if it were there.
+    """
     if name in new.targets:
         return new.workspace_path(name)
     if name in old.targets:
-        return old.workspace_path(name)
-    # A file deleted since a baseline image file (which records no layout): with one
-    # module there is only one place it can have been.
-    if len(ws.buf.modules) == 1 and name:
-        return ws.buf.modules[0].to_workspace_relative(name)
-    return name
+        place = old.workspace_path(name)
+    elif len(ws.buf.modules) == 1 and name:
+        # A baseline image file records no layout: with one module there is only
+        # one place the file can have been.
+        place = ws.buf.modules[0].to_workspace_relative(name)
+    else:
+        return ""
+    return place if any(m.contains(place) for m in ws.buf.modules) else ""
 
 
 def _invocations(ws: Workspace, new: Image, old: Image) -> list[list[str]]:
