@@ -211,8 +211,18 @@ def _resolves(name: str, roots: list[str], protos: list[_Proto]) -> bool:
 
 
 def _infer_go_module(protos: list[_Proto], roots: list[str]) -> str | None:
-    """The module every file's go_package agrees on: its import path minus the file's
-    directory inside its root (the layout GO_PACKAGE_MISMATCH asks for)."""
+    """The Go module the files' go_package options agree on.
+
+    First the exact reading: each import path minus the file's directory inside its
+    root, when every file mirrors its folder. Otherwise the longest common prefix
+    of the import paths (path elements, at least a host and one more), since
+    protoc-gen-go with module= places any import path inside the module: upstream
+    trees such as OpenTelemetry's (`go.opentelemetry.io/proto/otlp/...` for
+    `opentelemetry/proto/...`) do not mirror their folders.
+    """
+    paths = [p.go_package.partition(";")[0] for p in protos if p.go_package]
+    if not paths:
+        return None
     found: set[str] = set()
     for proto in protos:
         if not proto.go_package:
@@ -221,9 +231,13 @@ def _infer_go_module(protos: list[_Proto], roots: list[str]) -> str | None:
         root = max((r for r in roots if _under(proto.path, r)), key=len, default=".")
         directory = posixpath.dirname(proto.path if root == "." else proto.path[len(root) + 1 :])
         if directory and not path.endswith("/" + directory):
-            return None
+            found.clear()
+            break
         found.add(path[: len(path) - len(directory)].rstrip("/") if directory else path)
-    return found.pop() if len(found) == 1 else None
+    if len(found) == 1:
+        return found.pop()
+    common = posixpath.commonpath(paths)
+    return common if "/" in common else None
 
 
 def _buf_yaml(roots: list[str], protos: list[_Proto], skipped: list[str]) -> str:

@@ -161,3 +161,34 @@ def test_init_errors_are_named(tmp_path: Path) -> None:
     missing = run_contracts("init", "--go-module", GO_MODULE, "--module", "nope", cwd=tmp_path)
     assert missing.code == 2 and "--module nope: not a directory" in missing.stderr
     assert not (tmp_path / "buf.yaml").exists() and not (tmp_path / "pyproject.toml").exists()
+
+
+def test_init_reads_the_go_module_from_upstream_import_paths(tmp_path: Path) -> None:
+    """A tree whose go_package paths do not mirror its folders (OpenTelemetry's
+    `go.opentelemetry.io/proto/otlp/trace/v1` for `opentelemetry/proto/trace/v1`):
+    the module is the paths' common prefix, and the Go it generates builds."""
+    write_tree(
+        tmp_path,
+        {
+            "upstream/proto/trace/v1/trace.proto": """
+                syntax = "proto3";
+                package upstream.proto.trace.v1;
+                import "upstream/proto/common/v1/common.proto";
+                option go_package = "example.org/otlp/trace/v1";
+                message Span { upstream.proto.common.v1.Attribute attribute = 1; }
+            """,
+            "upstream/proto/common/v1/common.proto": """
+                syntax = "proto3";
+                package upstream.proto.common.v1;
+                option go_package = "example.org/otlp/common/v1";
+                message Attribute { string key = 1; }
+            """,
+        },
+    )
+    init = run_contracts("init", cwd=tmp_path)
+    assert init.code == 0, init.stderr
+    settings = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["contracts"]
+    assert settings["go_module"] == "example.org/otlp"
+    gen = run_contracts("gen", "--target", "go", cwd=tmp_path)
+    assert gen.code == 0, gen.stderr
+    assert run_go(tmp_path / "generated/go", "vet", "./...").returncode == 0
