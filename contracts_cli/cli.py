@@ -298,7 +298,7 @@ def new_service(
         compile_workspace(ws),
         Request(name, service, template, directory, dry_run, force, update),
     )
-    prefix = "would be " if result.dry_run else ""
+    prefix = "dry run, not written: " if result.dry_run else ""
     for f in result.files:
         click.echo(f"{prefix}{f.action.value}: {f.path} ({f.reason})")
     for note in result.notes:

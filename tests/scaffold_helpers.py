@@ -39,7 +39,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def run_check(ws: Path, *args: str) -> str:
+def run_check(ws: Path, *args: str, folder: str = FOLDER) -> str:
     """Run a tool of the venv in the scaffolded service; fail the test on a non-zero exit."""
     generated = str(ws / "generated/python")
     env = {
@@ -52,7 +52,7 @@ def run_check(ws: Path, *args: str) -> str:
     exe = Path(sys.executable).parent
     command = [str(exe / args[0]), *args[1:]]
     try:
-        proc = run_bounded(command, cwd=ws / FOLDER, timeout=CHECK_TIMEOUT_S, env=env)
+        proc = run_bounded(command, cwd=ws / folder, timeout=CHECK_TIMEOUT_S, env=env)
     except Overran as exc:
         raise AssertionError(str(exc)) from None
     output = proc.stdout + proc.stderr
@@ -60,10 +60,10 @@ def run_check(ws: Path, *args: str) -> str:
     return output
 
 
-def scaffold_checks(ws: Path) -> None:
+def scaffold_checks(ws: Path, folder: str = FOLDER) -> None:
     """The scaffold's own tests pass, and it is mypy --strict and ruff clean."""
-    out = run_check(ws, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
-    assert " passed" in out and "skipped" not in out, out
-    run_check(ws, "mypy", "--cache-dir", os.devnull)
-    run_check(ws, "ruff", "check", "--no-cache", ".")
-    run_check(ws, "ruff", "format", "--no-cache", "--check", ".")
+    out = run_check(ws, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", folder=folder)
+    assert " passed" in out and "skipped" not in out and "failed" not in out, out
+    run_check(ws, "mypy", "--cache-dir", os.devnull, folder=folder)
+    run_check(ws, "ruff", "check", "--no-cache", ".", folder=folder)
+    run_check(ws, "ruff", "format", "--no-cache", "--check", ".", folder=folder)

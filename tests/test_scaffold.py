@@ -15,7 +15,8 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from conftest import REPO, run_contracts, write_tree
+import yaml
+from conftest import REPO, copy_repo_workspace, run_contracts, write_tree
 from scaffold_helpers import (
     FIXTURE,
     FOLDER,
@@ -73,6 +74,21 @@ def test_the_scaffold_serves_and_is_typed_and_clean(tmp_path: Path) -> None:
     generate_python(ws)
     assert scaffold(ws).code == 0
     scaffold_checks(ws)
+
+
+def test_every_service_of_this_repo_scaffolds_clean(tmp_path: Path) -> None:
+    """The repository's own contracts, with their committed stubs: each service's
+    scaffold passes its tests, mypy --strict and ruff."""
+    ws = copy_repo_workspace(tmp_path / "ws")
+    shutil.copytree(REPO / "generated/python", ws / "generated/python")
+    listed = run_contracts("new", "service", "x", "--service", "?", cwd=ws)
+    services = re.findall(r"^  (\S+)$", listed.stderr, re.M)
+    assert len(services) >= 3, listed.stderr
+    for service in services:
+        name = service.split(".")[-1].lower().removesuffix("service")
+        result = run_contracts("new", "service", name, "--service", service, cwd=ws)
+        assert result.code == 0, result.stderr
+        scaffold_checks(ws, f"services/{name}")
 
 
 def test_handlers_are_typed_for_each_rpc_kind(tmp_path: Path) -> None:
@@ -168,7 +184,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     ws = fixture_workspace(tmp_path / "ws")
     result = scaffold(ws, "--dry-run")
     assert result.code == 0, result.stderr
-    assert f"would be wrote: {FOLDER}/{NAME}/server.py (new file)" in result.stdout
+    assert f"dry run, not written: wrote: {FOLDER}/{NAME}/server.py (new file)" in result.stdout
     assert not (ws / "services").exists()
 
 
@@ -178,3 +194,35 @@ def test_pins_agree_with_the_runtime_and_the_toolchain() -> None:
     dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for pin in (*view.DEV_PINS, *python_target.TYPING_PINS):
         assert pin in dev["dev"]
+
+
+def test_manifests_probe_drain_and_limit(tmp_path: Path) -> None:
+    ws = fixture_workspace(tmp_path / "ws")
+    assert scaffold(ws).code == 0
+    docs = [
+        doc
+        for path in sorted((ws / FOLDER / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+    ]
+    by_kind = {doc["kind"]: doc for doc in docs}
+    assert sorted(by_kind) == ["Deployment", "PodDisruptionBudget", "Service"]
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    grace = float(next(e["value"] for e in container["env"] if e["name"] == "SERVER_GRACE_PERIOD"))
+    assert pod["terminationGracePeriodSeconds"] > grace
+    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": SERVICE}
+    liveness = container["livenessProbe"]
+    assert liveness["grpc"] == {"port": 50051}
+    # NOT_SERVING through the whole drain must not get a draining pod killed.
+    assert (
+        liveness["periodSeconds"] * liveness["failureThreshold"]
+        > (pod["terminationGracePeriodSeconds"])
+    )
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    selector = {"app.kubernetes.io/name": NAME}
+    assert by_kind["Service"]["spec"]["selector"] == selector
+    assert by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == selector
+    dockerfile = (ws / FOLDER / "Dockerfile").read_text()
+    assert "\nUSER 10001\n" in dockerfile
+    assert f'ENTRYPOINT ["python", "-m", "{NAME}"]' in dockerfile

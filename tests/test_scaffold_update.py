@@ -27,8 +27,9 @@ MESSAGES = "contracts/acme/echo/v1/messages.proto"
 # The user's implementation of Echo, and the test they wrote for it.
 IMPLEMENTED = "        return messages_pb2.EchoResponse(text=request.text)\n"
 USER_TEST = """\
+        request = messages_pb2.EchoRequest(text="hi")
         stub = echo_service_pb2_grpc.EchoServiceStub(channel)
-        reply = await stub.Echo(messages_pb2.EchoRequest(text="hi"), timeout=TIMEOUT_S)
+        reply = await stub.Echo(request, timeout=TIMEOUT_S)
         assert reply.text == "hi"
 """
 
@@ -38,9 +39,10 @@ def implement_echo(folder: Path) -> None:
     edit(
         folder / "tests/test_service.py",
         """\
+        request = messages_pb2.EchoRequest()
         stub = echo_service_pb2_grpc.EchoServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
-            await stub.Echo(messages_pb2.EchoRequest(), timeout=TIMEOUT_S)
+            await stub.Echo(request, timeout=TIMEOUT_S)
         assert_unimplemented(error, "Echo")
 """,
         USER_TEST,
@@ -91,6 +93,18 @@ def test_update_merges_a_new_rpc_and_field_into_edited_code(tmp_path: Path) -> N
     assert USER_TEST in (folder / "tests/test_service.py").read_text()
     assert "def test_shout_is_unimplemented()" in (folder / "tests/test_service.py").read_text()
     assert "<<<<<<<" not in server
+    # The user now reads the new field; the regenerated stubs type it.
+    edit(
+        folder / NAME / "server.py",
+        "text=request.text)",
+        'text=f"{request.text}/{request.language}")',
+    )
+    edit(
+        folder / "tests/test_service.py",
+        'EchoRequest(text="hi")',
+        'EchoRequest(text="hi", language="en")',
+    )
+    edit(folder / "tests/test_service.py", 'reply.text == "hi"', 'reply.text == "hi/en"')
     # The merged service serves: the user's Echo, Shout UNIMPLEMENTED, and type-checks.
     scaffold_checks(ws)
 

@@ -128,17 +128,13 @@ class MethodView:
         return f"AsyncIterator[{ref}]" if self.server_streams else ref
 
     @property
-    def context_annotation(self) -> str:
-        return f"grpc.aio.ServicerContext[{self.request.ref}, {self.response.ref}]"
-
-    @property
     def docstring(self) -> str:
         return docstring(self.doc, 8)
 
     @property
     def call_argument(self) -> str:
         """What a test passes to the stub: one request, or a stream of them."""
-        return "requests()" if self.client_streams else f"{self.request.ref}()"
+        return "requests()" if self.client_streams else "request"
 
     @property
     def snake_name(self) -> str:
@@ -179,10 +175,6 @@ class ServiceView:
     @property
     def docstring(self) -> str:
         return docstring(self.doc or (f"The {self.service} service.",), 4)
-
-    @property
-    def kinds(self) -> tuple[RpcKind, ...]:
-        return tuple(dict.fromkeys(m.kind for m in self.methods))
 
     @property
     def streams(self) -> bool:
@@ -232,10 +224,6 @@ class ServiceView:
     @property
     def generated_requirement(self) -> str:
         return f"{self.generated_distribution}=={self.generated_version}"
-
-    @property
-    def runtime_distribution(self) -> str:
-        return self.runtime_requirement.partition("==")[0]
 
 
 def service_choices(model: Model, files: list[str]) -> list[str]:
