@@ -303,6 +303,8 @@ def new_service(
         click.echo(f"{prefix}{f.action.value}: {f.path} ({f.reason})")
     for note in result.notes:
         click.echo(f"note: {note}")
+    if result.recorded:
+        click.echo(f"recorded: {result.recorded} (what was rendered; --update merges against it)")
     if result.conflicts:
         click.echo(f"{len(result.conflicts)} file(s) with conflicts to resolve:", err=True)
         for path in result.conflicts:

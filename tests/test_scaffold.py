@@ -65,6 +65,7 @@ def test_golden_scaffold(tmp_path: Path) -> None:
     # Every file is reported, each once, with why.
     wrote = re.findall(r"^wrote: (\S+) \(new file\)$", result.stdout, re.M)
     assert sorted(wrote) == sorted(f"{FOLDER}/{rel}" for rel in files)
+    assert f"recorded: {FOLDER}/{FILE_NAME} (what was rendered;" in result.stdout
 
 
 def test_the_scaffold_serves_and_is_typed_and_clean(tmp_path: Path) -> None:

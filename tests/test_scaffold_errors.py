@@ -139,3 +139,10 @@ def test_a_broken_template_manifest_is_named(ws: Path) -> None:
     assert (
         f"{manifest}: unknown key(s) colour; a template manifest has description and version" in out
     )
+
+
+def test_a_dir_that_is_a_file(ws: Path) -> None:
+    (ws / "services").write_text("a file where the folder goes\n")
+    code, out = new(ws, NAME, "--service", SERVICE)
+    assert code == 2, out
+    assert f"contracts: --dir 'services': {ws / 'services'} exists and is not a folder" in out

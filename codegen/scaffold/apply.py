@@ -59,6 +59,8 @@ class Result:
     files: list[FileResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # The answers file, once written.
+    recorded: str = ""
 
     @property
     def conflicts(self) -> list[str]:
@@ -81,6 +83,9 @@ def new_service(ws: Workspace, image: Image, req: Request) -> Result:
     check_dir(req.directory)
     rel_folder = f"{req.directory.strip('/')}/{names.name}"
     folder = ws.root / rel_folder
+    parent = folder.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--dir {req.directory!r}: {parent} exists and is not a folder")
     recorded = _recorded(folder, req)
     service = req.service or (recorded.service if recorded else None)
     if service is None:
@@ -127,6 +132,10 @@ def new_service(ws: Workspace, image: Image, req: Request) -> Result:
     methods = [m.name for m in view.methods]
     if recorded:
         _note_methods(result, view.service, recorded.methods, methods, view.package)
+        if recorded.template_version != info.version:
+            result.notes.append(
+                f"template {info.name}: version {recorded.template_version} -> {info.version}"
+            )
     new_answers = answers.Answers(
         name=names.name,
         service=service,
@@ -139,15 +148,19 @@ def new_service(ws: Workspace, image: Image, req: Request) -> Result:
     )
     if req.dry_run:
         return result
-    for rel, text in writes.items():
-        write_atomically(folder / rel, text)
-    write_atomically(folder / answers.FILE_NAME, new_answers.to_text())
+    try:
+        for rel, text in writes.items():
+            write_atomically(folder / rel, text)
+        write_atomically(folder / answers.FILE_NAME, new_answers.to_text())
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or folder}: cannot be written ({exc.strerror})") from None
+    result.recorded = f"{rel_folder}/{answers.FILE_NAME}"
     return result
 
 
 def _recorded(folder: Path, req: Request) -> answers.Answers | None:
     """The folder's answers; checks that the folder may be written at all."""
-    rel = folder.name
+    name = folder.name
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: exists and is not a folder")
     recorded = answers.read(folder) if folder.is_dir() else None
@@ -162,10 +175,10 @@ def _recorded(folder: Path, req: Request) -> answers.Answers | None:
             f"{folder}: exists and was not made by `contracts new service` (no "
             f"{answers.FILE_NAME}); choose another NAME, or --dir for another parent folder"
         )
-    if recorded is not None and recorded.name != rel:
+    if recorded is not None and recorded.name != name:
         raise UsageError(
             f"{folder}/{answers.FILE_NAME}: records the service {recorded.name!r}, "
-            f"not {rel!r}; the folder was renamed or copied"
+            f"not {name!r}; the folder was renamed or copied"
         )
     return recorded
 
