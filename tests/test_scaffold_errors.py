@@ -146,3 +146,16 @@ def test_a_dir_that_is_a_file(ws: Path) -> None:
     code, out = new(ws, NAME, "--service", SERVICE)
     assert code == 2, out
     assert f"contracts: --dir 'services': {ws / 'services'} exists and is not a folder" in out
+
+
+def test_a_broken_template_is_named_by_file_and_line(ws: Path) -> None:
+    with (ws / "pyproject.toml").open("a") as f:
+        f.write('templates = "templates"\n')
+    override = ws / "templates/scaffold/grpc/files/README.md.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text("# {{ view.name }}\n\n{{ view.no_such_field }}\n")
+    code, out = new(ws, NAME, "--service", SERVICE)
+    assert code == 2, out
+    assert f"contracts: {override}:3: template error:" in out
+    assert "no_such_field" in out
+    assert not (ws / "services").exists()
