@@ -240,3 +240,84 @@ def init(root: Path, go_module: str | None, modules: tuple[str, ...], force: boo
             err=True,
         )
     click.echo("next: contracts lint && contracts gen")
+
+
+@main.group()
+def new() -> None:
+    """Make something new from the contracts (a service)."""
+
+
+@new.command("service")
+@click.argument("name", required=False)
+@root_option
+@click.option(
+    "--service",
+    "service",
+    default=None,
+    metavar="PACKAGE.SERVICE",
+    help="The contract's service to serve, by full name (recorded; --update reuses it).",
+)
+@click.option(
+    "--template",
+    default=None,
+    help="The template to render (default: grpc; --list shows them).",
+)
+@click.option("--dir", "directory", default="services", show_default=True, help="Parent folder.")
+@click.option("--list", "list_", is_flag=True, help="List the templates and exit.")
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@click.option("--force", is_flag=True, help="Overwrite files you changed.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Re-render and merge three ways into your files; exit 1 listing conflicts.",
+)
+@_handle_errors
+def new_service(
+    name: str | None,
+    root: Path | None,
+    service: str | None,
+    template: str | None,
+    directory: str,
+    list_: bool,
+    dry_run: bool,
+    force: bool,
+    update: bool,
+) -> None:
+    """Scaffold services/NAME: a Python gRPC service of a contract's service."""
+    from codegen.scaffold import Request, list_templates, new_service
+
+    if list_:
+        for info in list_templates(_workspace_or_none(root)):
+            click.echo(f"{info.name:12} {info.description} (version {info.version})")
+        return
+    if not name:
+        raise click.UsageError("NAME is required (or --list)")
+    ws = Workspace.discover(root=root)
+    result = new_service(
+        ws,
+        compile_workspace(ws),
+        Request(name, service, template, directory, dry_run, force, update),
+    )
+    prefix = "dry run, not written: " if result.dry_run else ""
+    for f in result.files:
+        click.echo(f"{prefix}{f.action.value}: {f.path} ({f.reason})")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.recorded:
+        click.echo(f"recorded: {result.recorded} (what was rendered; --update merges against it)")
+    if result.conflicts:
+        click.echo(f"{len(result.conflicts)} file(s) with conflicts to resolve:", err=True)
+        for path in result.conflicts:
+            click.echo(f"  {path}", err=True)
+    sys.exit(int(result.exit_code))
+
+
+def _workspace_or_none(root: Path | None) -> Workspace | None:
+    """The workspace, for its template overrides; without --root, --list also works
+    outside any workspace."""
+    try:
+        return Workspace.discover(root=root)
+    except ContractsError:
+        if root is not None:
+            raise
+        return None

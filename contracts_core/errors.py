@@ -35,7 +35,8 @@ _MEANINGS = {
     ExitCode.OK: ("clean", "clean"),
     ExitCode.FINDINGS: (
         "findings",
-        "findings (`doctor`: a tool problem; `gen --check`: drift)",
+        "findings (`doctor`: a tool problem; `gen --check`: drift; `new service --update`: "
+        "merge conflicts)",
     ),
     ExitCode.USAGE: (
         "usage/config/tool error",

@@ -25,7 +25,7 @@ build-backend = "setuptools.build_meta"
 
 [project]
 name = "{distribution}"
-version = "0.1.0"
+version = "{version}"
 description = "Python stubs generated from the fleet's protobuf contracts."
 requires-python = ">=3.11"
 dependencies = ["protobuf=={protobuf}", "grpcio=={grpcio}"]
@@ -49,6 +49,21 @@ include = [{includes}]
 # The stub distributions typed users need, pinned as the toolchain's own dev
 # extra pins them (tests/test_gen_python.py checks they agree).
 TYPING_PINS = ("types-grpcio==1.85.0.20261028", "types-protobuf==7.35.1.20260906")
+
+
+# The generated package's version; services pin it (`contracts new service`).
+DISTRIBUTION_VERSION = "0.1.0"
+
+
+def package_roots(names: list[str]) -> list[str]:
+    """The top-level packages of the generated tree, from the proto file names."""
+    return sorted({Path(n).parts[0] for n in names if len(Path(n).parts) > 1})
+
+
+def distribution_name(names: list[str]) -> str:
+    """The generated package's distribution name: `<first top-level package>-contracts`."""
+    roots = package_roots(names)
+    return f"{roots[0] if roots else 'contracts'}-contracts"
 
 
 def build(ws: Workspace, image: Image, out: Path) -> None:
@@ -86,7 +101,7 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
             stem = file.name.removesuffix(".proto")
             for suffix in ("_pb2_grpc.py", "_pb2_grpc.pyi"):
                 (out / f"{stem}{suffix}").unlink(missing_ok=True)
-    roots = sorted({Path(n).parts[0] for n in names if len(Path(n).parts) > 1})
+    roots = package_roots(names)
     for directory in sorted({p.parent for p in out.rglob("*.py")}):
         current = directory
         while current != out:
@@ -97,7 +112,8 @@ def build(ws: Workspace, image: Image, out: Path) -> None:
     modules = sorted(p.stem for p in out.glob("*.py"))
     (out / "pyproject.toml").write_text(
         _PYPROJECT.format(
-            distribution=f"{roots[0] if roots else 'contracts'}-contracts",
+            distribution=distribution_name(names),
+            version=DISTRIBUTION_VERSION,
             protobuf=_version("google.protobuf", "__version__"),
             grpcio=_version("grpc", "__version__"),
             includes=", ".join(f'"{r}*"' for r in roots),

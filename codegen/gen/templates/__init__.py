@@ -19,10 +19,13 @@ BUILTIN_DIR = Path(__file__).resolve().parent
 
 
 class Templates:
-    def __init__(self, override_dir: Path | None = None) -> None:
+    """Templates by relative name: the override folder's first, then the built-in ones
+    (this package's, or another built-in folder such as the scaffolder's)."""
+
+    def __init__(self, override_dir: Path | None = None, builtin_dir: Path = BUILTIN_DIR) -> None:
         search = [str(override_dir)] if override_dir else []
         self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([*search, str(BUILTIN_DIR)]),
+            loader=jinja2.FileSystemLoader([*search, str(builtin_dir)]),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
