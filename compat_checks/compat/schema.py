@@ -151,22 +151,19 @@ class Schema:
     def _build_shape(self, message: Element) -> MessageShape:
         proto = message.proto
         syntax3 = message.file.syntax == "proto3"
-        real = [
-            i
-            for i, _ in enumerate(proto.oneof_decl)
-            if any(
-                f.HasField("oneof_index") and f.oneof_index == i and not f.proto3_optional
-                for f in proto.field
-            )
-        ]
-        oneof_names = {i: proto.oneof_decl[i].name for i in real}
+        # Real oneofs only: a proto3 `optional` field's synthetic one is no oneof.
+        oneof_names: dict[int, str] = {}
+        if proto.oneof_decl:
+            for f in proto.field:
+                if f.HasField("oneof_index") and not f.proto3_optional:
+                    oneof_names[f.oneof_index] = proto.oneof_decl[f.oneof_index].name
         fields: dict[int, FieldShape] = {}
         members: dict[str, list[int]] = {name: [] for name in oneof_names.values()}
         for element in self.model.children(message, Kind.FIELD):
             f = element.proto
             oneof = (
                 oneof_names.get(f.oneof_index)
-                if f.HasField("oneof_index") and not f.proto3_optional
+                if oneof_names and f.HasField("oneof_index") and not f.proto3_optional
                 else None
             )
             if oneof is not None:
