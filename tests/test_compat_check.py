@@ -15,6 +15,7 @@ import json
 
 import pytest
 from compat_schemas import Compiler, p3
+from google.protobuf import descriptor_pb2
 
 from compat_checks.compat import DifferenceType, Mode, Policy, Schema, check, differences
 from contracts_core.errors import UsageError
@@ -137,6 +138,34 @@ def test_recursive_and_well_known_imported_types(compiler: Compiler) -> None:
         (D.FIELD_SCALAR_KIND_CHANGED, "#/Node/3"),
         (D.FIELD_NAMED_TYPE_CHANGED, "#/M/1"),
     }
+
+
+def test_a_type_imported_by_several_fields_is_listed_once(compiler: Compiler) -> None:
+    root = ROOT.replace(
+        "dep.v1.Home home = 1;", "dep.v1.Home home = 1;\n  repeated dep.v1.Home more = 2;"
+    )
+    old = compiler.schema(rooted(DEP, root))
+    new = compiler.schema(rooted(DEP.replace("bool on", "double on"), root))
+    found = [(d.type, d.path) for d in differences(old, new)]
+    assert sorted(found) == [
+        (D.FIELD_NAMED_TYPE_CHANGED, "#/M/1"),
+        (D.FIELD_NAMED_TYPE_CHANGED, "#/M/2"),
+        (D.FIELD_SCALAR_KIND_CHANGED, "#/Home/2"),
+    ]
+
+
+def test_descriptors_without_json_names_read_as_protoc_names_them(compiler: Compiler) -> None:
+    # A client may send a FileDescriptorProto without json_name: no false rename.
+    image = compiler.image(
+        {"a.proto": p3("message M {\n  int32 order_id = 1;\n  string x__y_ = 2;\n}\n")}
+    )
+    bare = descriptor_pb2.FileDescriptorProto()
+    bare.CopyFrom(image.files["a.proto"])
+    for field in bare.message_type[0].field:
+        field.ClearField("json_name")
+    assert (
+        differences(Schema.from_image(image, "a.proto"), Schema.from_files([bare], "a.proto")) == []
+    )
 
 
 def test_nested_imported_type_path(compiler: Compiler) -> None:

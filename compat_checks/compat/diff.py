@@ -41,6 +41,8 @@ class _Differ:
         # and those being compared now: a recursive type is entered once.
         self._named: dict[tuple[Element, Element], tuple[list[Difference], bool]] = {}
         self._entered: set[Element] = set()
+        # Referenced pairs whose differences this comparison already lists.
+        self._listed: set[tuple[Element, Element]] = set()
 
     def run(self) -> list[Difference]:
         o_file, u_file = self.o.file, self.u.file
@@ -237,7 +239,9 @@ class _Differ:
         if self._same_source(o.declaration, u.declaration):
             return
         found, compatible = self._referenced(o.declaration, u.declaration, o_local)
-        self.out.extend(found)
+        if (o.declaration, u.declaration) not in self._listed:
+            self._listed.add((o.declaration, u.declaration))
+            self.out.extend(found)
         if not compatible:
             self.add(D.FIELD_NAMED_TYPE_CHANGED, path, o_el, u_el, f"{o.name} changed incompatibly")
 

@@ -171,7 +171,7 @@ class Schema:
             fields[f.number] = FieldShape(
                 element=element,
                 name=f.name,
-                json_name=f.json_name,
+                json_name=f.json_name or default_json_name(f.name),
                 label=None if oneof is not None else _label(f, syntax3),
                 type=self.type_of(f),
                 oneof=oneof,
@@ -214,6 +214,21 @@ class Schema:
                 value=self.type_of(value),
             )
         return TypeRef("message", name, declaration=declaration)
+
+
+def default_json_name(name: str) -> str:
+    """protoc's JSON name for a field without one written: `order_id` -> `orderId`.
+
+    Descriptors a client sends need not carry json_name; buf's always do."""
+    out: list[str] = []
+    upper = False
+    for ch in name:
+        if ch == "_":
+            upper = True
+        else:
+            out.append(ch.upper() if upper else ch)
+            upper = False
+    return "".join(out)
 
 
 def _label(f: descriptor_pb2.FieldDescriptorProto, syntax3: bool) -> str | None:
