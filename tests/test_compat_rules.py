@@ -157,6 +157,13 @@ CASES = [
         "BF",
     ),
     case(
+        "SCALAR_TO_MAP",
+        p3("message M {\n  string a = 1;\n}\n"),
+        p3("message M {\n  map<string, string> a = 1;\n}\n"),
+        {(D.FIELD_KIND_CHANGED, "#/M/1")},
+        "BF",
+    ),
+    case(
         "MAP_VALUE_CHANGED",
         p3("message M {\n  map<string, int32> a = 1;\n}\n"),
         p3("message M {\n  map<string, string> a = 1;\n}\n"),

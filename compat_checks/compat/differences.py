@@ -77,7 +77,9 @@ WIRE_INCOMPATIBLE = frozenset(
 
 # On top, for proto3 JSON: keys are field names (the json_name, or the proto name
 # when a writer preserves them) and enum values are written by name, so renaming
-# either makes the reader drop or reject what the writer wrote.
+# either makes the reader drop or reject what the writer wrote. The policy assumes
+# readers ignore unknown fields and enum names (protojson's DiscardUnknown, Python's
+# ignore_unknown_fields); strict readers also break on any field or value added.
 JSON_INCOMPATIBLE = frozenset(
     {D.FIELD_NAME_CHANGED, D.FIELD_JSON_NAME_CHANGED, D.ENUM_CONST_CHANGED}
 )
