@@ -24,7 +24,7 @@ from contracts_core.descriptors import Element, Kind
 
 from .differences import Difference
 from .differences import DifferenceType as D
-from .schema import NUMERIC_GROUPS, FieldShape, Schema, TypeRef
+from .schema import NUMERIC_GROUPS, FieldShape, MessageShape, Schema, TypeRef
 
 
 def differences(original: Schema, update: Schema) -> list[Difference]:
@@ -117,7 +117,12 @@ class _Differ:
 
     def members(self, original: Element, update: Element, path: list[str]) -> None:
         o, u = self.o.shape(original), self.u.shape(update)
-        o_oneof = {n: name for name, ns in o.oneofs.items() for n in ns}
+        self.oneof_merges(o, u, path, original)
+        for name in sorted(o.oneofs.keys() | u.oneofs.keys()):
+            if name not in u.oneofs:
+                self.add(D.ONEOF_REMOVED, [*path, name], o.oneof_elements[name], update)
+            elif name not in o.oneofs:
+                self.add(D.ONEOF_ADDED, [*path, name], None, u.oneof_elements[name])
         # A oneof gone with every member is a deletion (allowed); one whose members
         # partly survive reports the members that did not.
         gone_whole = {
@@ -125,15 +130,37 @@ class _Differ:
             for name, numbers in o.oneofs.items()
             if name not in u.oneofs and not any(n in u.fields for n in numbers)
         }
-        # Fields that old data could set together must not share a reader's oneof:
-        # the reader would keep only the last one. Each writer oneof is one group,
-        # each writer top-level field its own; fields new to the reader do not count.
+        for number in sorted(o.fields.keys() | u.fields.keys()):
+            of, uf = o.fields.get(number), u.fields.get(number)
+            if of is not None and uf is not None:
+                self.kept_field(of, uf, path, number)
+            elif of is not None:
+                if of.oneof is None:
+                    kind = D.REQUIRED_FIELD_REMOVED if of.label == "required" else D.FIELD_REMOVED
+                    self.add(kind, [*path, str(number)], of.element, update)
+                elif of.oneof not in gone_whole:
+                    here = [*path, of.oneof, str(number)]
+                    self.add(D.ONEOF_FIELD_REMOVED, here, of.element, update)
+            elif uf is not None:
+                if uf.oneof is None:
+                    kind = D.REQUIRED_FIELD_ADDED if uf.label == "required" else D.FIELD_ADDED
+                    self.add(kind, [*path, str(number)], None, uf.element)
+                else:
+                    self.add(D.ONEOF_FIELD_ADDED, [*path, uf.oneof, str(number)], None, uf.element)
+
+    def oneof_merges(
+        self, o: MessageShape, u: MessageShape, path: list[str], original: Element
+    ) -> None:
+        """Fields that old data could set together must not share a reader's oneof:
+        the reader keeps only the last one. Each writer oneof is one group, each
+        writer top-level field its own; fields new to the reader do not count."""
+        o_oneof = {n: name for name, numbers in o.oneofs.items() for n in numbers}
         for name, numbers in u.oneofs.items():
             groups: set[str] = set()
             moved_in = 0
             for n in numbers:
                 if n in o_oneof:
-                    groups.add("oneof " + o_oneof[n])
+                    groups.add(f"oneof {o_oneof[n]}")
                 elif n in o.fields:
                     groups.add(f"field {n}")
                     moved_in += 1
@@ -143,45 +170,16 @@ class _Differ:
                     if moved_in > 1
                     else D.FIELD_MOVED_TO_EXISTING_ONEOF
                 )
-                self.add(
-                    kind, [*path, name], original, u.oneof_elements[name], ", ".join(sorted(groups))
-                )
-        for name in sorted(o.oneofs.keys() | u.oneofs.keys()):
-            if name not in u.oneofs:
-                self.add(D.ONEOF_REMOVED, [*path, name], o.oneof_elements[name], update)
-            elif name not in o.oneofs:
-                self.add(D.ONEOF_ADDED, [*path, name], None, u.oneof_elements[name])
-        for number in sorted(o.fields.keys() | u.fields.keys()):
-            of, uf = o.fields.get(number), u.fields.get(number)
-            if uf is None:
-                assert of is not None
-                if of.oneof is not None:
-                    if of.oneof not in gone_whole:
-                        self.add(
-                            D.ONEOF_FIELD_REMOVED,
-                            [*path, of.oneof, str(number)],
-                            of.element,
-                            update,
-                        )
-                else:
-                    kind = D.REQUIRED_FIELD_REMOVED if of.label == "required" else D.FIELD_REMOVED
-                    self.add(kind, [*path, str(number)], of.element, update)
-            elif of is None:
-                if uf.oneof is not None:
-                    self.add(D.ONEOF_FIELD_ADDED, [*path, uf.oneof, str(number)], None, uf.element)
-                else:
-                    kind = D.REQUIRED_FIELD_ADDED if uf.label == "required" else D.FIELD_ADDED
-                    self.add(kind, [*path, str(number)], None, uf.element)
-            else:
-                if of.oneof is not None and uf.oneof is None:
-                    self.add(
-                        D.ONEOF_FIELD_MOVED_TO_TOP_LEVEL,
-                        [*path, str(number)],
-                        of.element,
-                        uf.element,
-                    )
-                here = [*path, str(number)] if uf.oneof is None else [*path, uf.oneof, str(number)]
-                self.field(of, uf, here)
+                detail = ", ".join(sorted(groups))
+                self.add(kind, [*path, name], original, u.oneof_elements[name], detail)
+
+    def kept_field(self, o: FieldShape, u: FieldShape, path: list[str], number: int) -> None:
+        """A field on both sides, compared wherever its oneof membership went; its
+        differences are reported at its place in the reader."""
+        if o.oneof is not None and u.oneof is None:
+            here = [*path, str(number)]
+            self.add(D.ONEOF_FIELD_MOVED_TO_TOP_LEVEL, here, o.element, u.element)
+        self.field(o, u, [*path, str(number)] if u.oneof is None else [*path, u.oneof, str(number)])
 
     def field(self, o: FieldShape, u: FieldShape, path: list[str]) -> None:
         if o.name != u.name:
