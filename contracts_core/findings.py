@@ -51,6 +51,10 @@ class Finding:
     # Audiences a breaking change may or may not break: what decides it is not in
     # the descriptors (how clients use a type, say), so it is neither claimed nor hidden.
     may_break: tuple[Audience, ...] = field(default=())
+    # Compatibility findings: the schema path in Confluent's style (`#/Message/1`)
+    # and the compatibility modes (`BACKWARD`, ...) that the difference violates.
+    path: str = ""
+    violates: tuple[str, ...] = field(default=())
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.column, self.rule, self.message)

@@ -56,6 +56,10 @@ def as_dict(f: Finding) -> dict[str, object]:
         item["breaks"] = [a.value for a in f.breaks]
     if f.may_break:
         item["may_break"] = [a.value for a in f.may_break]
+    if f.path:
+        item["path"] = f.path
+    if f.violates:
+        item["violates"] = list(f.violates)
     return item
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from compat_schemas import Compiler
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,3 +158,9 @@ def go_client_fixture(dest: Path) -> Path:
         REPO / "tests/fixtures/go_client", dest, ignore=shutil.ignore_patterns("expected")
     )
     return dest
+
+
+@pytest.fixture(scope="session")
+def compiler(tmp_path_factory: pytest.TempPathFactory) -> Compiler:
+    """Compiles compatibility-test schemas with the real buf, each source once per run."""
+    return Compiler(tmp_path_factory.mktemp("compat"))
