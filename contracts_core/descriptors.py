@@ -71,7 +71,10 @@ class Location:
         return self.leading_comments
 
 
-@dataclass(frozen=True, eq=False)
+# Not frozen, though nothing changes an element: a frozen dataclass's __init__ costs
+# twice as much, and it runs for every element of every image (a registry checking
+# a schema against 50 versions builds 51 models).
+@dataclass(eq=False)
 class Element:
     """One named element of a file: the thing a rule judges and a finding points at."""
 
