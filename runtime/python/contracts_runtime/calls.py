@@ -15,6 +15,7 @@ unobserved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -196,6 +197,24 @@ class Interceptor(grpc.aio.ServerInterceptor):
     async def _refuse(context: Context) -> None:
         await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_DETAILS)
 
+    @contextlib.asynccontextmanager
+    async def _observed(self, m: _Method, request: object, context: Context) -> AsyncIterator[None]:
+        """One call's bookkeeping around its handler, for every kind: the started
+        count and request id, the drain gate, then the handled count, latency and
+        access log with the status the call ended with."""
+        started = time.perf_counter()
+        admitted = self._begin(m, request)
+        error: BaseException | None = None
+        try:
+            if not admitted:
+                await self._refuse(context)
+            yield
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            self._end(m, context, started, admitted, error)
+
     # -- the four kinds ------------------------------------------------------------------
 
     def _wrap(self, full: str, handler: Handler) -> Handler:
@@ -234,21 +253,11 @@ class Interceptor(grpc.aio.ServerInterceptor):
         call = behavior if inspect.iscoroutinefunction(behavior) else _in_thread(behavior)
 
         async def unary_unary(request: object, context: Context) -> object:
-            started = time.perf_counter()
-            admitted = self._begin(m, request)
-            error: BaseException | None = None
-            try:
-                if not admitted:
-                    await self._refuse(context)
+            async with self._observed(m, request, context):
                 m.metrics.received.inc()
                 response = await call(request, context)
                 m.metrics.sent.inc()
                 return response
-            except BaseException as e:
-                error = e
-                raise
-            finally:
-                self._end(m, context, started, admitted, error)
 
         return unary_unary
 
@@ -256,19 +265,9 @@ class Interceptor(grpc.aio.ServerInterceptor):
         if inspect.iscoroutinefunction(behavior):
             # Responses are sent with context.write(); they are not counted.
             async def writes(request: object, context: Context) -> None:
-                started = time.perf_counter()
-                admitted = self._begin(m, request)
-                error: BaseException | None = None
-                try:
-                    if not admitted:
-                        await self._refuse(context)
+                async with self._observed(m, request, context):
                     m.metrics.received.inc()
                     await behavior(request, context)
-                except BaseException as e:
-                    error = e
-                    raise
-                finally:
-                    self._end(m, context, started, admitted, error)
 
             return writes
 
@@ -277,40 +276,20 @@ class Interceptor(grpc.aio.ServerInterceptor):
         )
 
         async def unary_stream(request: object, context: Context) -> AsyncIterator[object]:
-            started = time.perf_counter()
-            admitted = self._begin(m, request)
-            error: BaseException | None = None
-            try:
-                if not admitted:
-                    await self._refuse(context)
+            async with self._observed(m, request, context):
                 m.metrics.received.inc()
                 async for response in responses(request, context):
                     m.metrics.sent.inc()
                     yield response
-            except BaseException as e:
-                error = e
-                raise
-            finally:
-                self._end(m, context, started, admitted, error)
 
         return unary_stream
 
     def _stream_unary(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def stream_unary(requests: AsyncIterator[object], context: Context) -> object:
-            started = time.perf_counter()
-            admitted = self._begin(m, None)
-            error: BaseException | None = None
-            try:
-                if not admitted:
-                    await self._refuse(context)
+            async with self._observed(m, None, context):
                 response = await behavior(_counted(requests, m.metrics), context)
                 m.metrics.sent.inc()
                 return response
-            except BaseException as e:
-                error = e
-                raise
-            finally:
-                self._end(m, context, started, admitted, error)
 
         return stream_unary
 
@@ -318,38 +297,18 @@ class Interceptor(grpc.aio.ServerInterceptor):
         if inspect.iscoroutinefunction(behavior):
 
             async def writes(requests: AsyncIterator[object], context: Context) -> None:
-                started = time.perf_counter()
-                admitted = self._begin(m, None)
-                error: BaseException | None = None
-                try:
-                    if not admitted:
-                        await self._refuse(context)
+                async with self._observed(m, None, context):
                     await behavior(_counted(requests, m.metrics), context)
-                except BaseException as e:
-                    error = e
-                    raise
-                finally:
-                    self._end(m, context, started, admitted, error)
 
             return writes
 
         async def stream_stream(
             requests: AsyncIterator[object], context: Context
         ) -> AsyncIterator[object]:
-            started = time.perf_counter()
-            admitted = self._begin(m, None)
-            error: BaseException | None = None
-            try:
-                if not admitted:
-                    await self._refuse(context)
+            async with self._observed(m, None, context):
                 async for response in behavior(_counted(requests, m.metrics), context):
                     m.metrics.sent.inc()
                     yield response
-            except BaseException as e:
-                error = e
-                raise
-            finally:
-                self._end(m, context, started, admitted, error)
 
         return stream_stream
 
