@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.common.serde import SchemaId
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from conftest import REPO, run_go
+from conftest import REPO, run_bounded, run_go
 from contracts_runtime import frames
 from fleet.tasks.v1 import envelope_pb2
 from frame_vectors import VECTORS, Vector, schema_ids, vectors, write
@@ -131,6 +131,8 @@ def test_go_reads_python_vectors_and_python_reads_go_ones(tmp_path: Path) -> Non
     the same message, and writes its own frame and JSON, which Python reads back here."""
     vet = run_go(GO_RUNTIME, "vet", "./...", timeout=240)
     assert vet.returncode == 0, vet.stderr
+    unformatted = run_bounded(["gofmt", "-l", "."], cwd=GO_RUNTIME, timeout=60)
+    assert unformatted.returncode == 0 and unformatted.stdout == "", unformatted.stdout
     out = tmp_path / "go"
     out.mkdir()
     env = {"FRAMES_VECTORS": str(VECTORS), "FRAMES_GO_OUT": str(out)}
@@ -184,6 +186,24 @@ def test_confluent_serializer_writes_our_bytes(v: Vector) -> None:
     assert frames.decode_message(theirs, type(v.message), {schema_id: file}.get) == v.message
 
 
+@pytest.mark.parametrize("path", ["A", "B", "B.C", "B.D", "B.D.E"])
+def test_confluent_serializer_agrees_on_nested_messages(path: str) -> None:
+    """Nested index paths (the contracts have none but map entries): Confluent's bytes."""
+    file = _nested_file()
+    descriptor = file.message_types_by_name[path.split(".")[0]]
+    for name in path.split(".")[1:]:
+        descriptor = descriptor.nested_types_by_name[name]
+    cls = GetMessageClass(descriptor)
+    client = SchemaRegistryClient.new_client({"url": "mock://frames"})
+    ctx = SerializationContext("frames", MessageField.VALUE)
+    theirs = ProtobufSerializer(cls, client)(cls(), ctx)
+    assert theirs is not None
+    schema_id = frames.decode(theirs).schema_id
+    assert frames.encode_message(cls(), schema_id) == theirs
+    assert frames.decode(theirs).indexes == frames.message_indexes(descriptor)
+    assert ProtobufDeserializer(cls)(frames.encode_message(cls(), 5), ctx) == cls()
+
+
 def test_confluent_deprecated_format_is_refused_and_its_varints_match() -> None:
     """confluent-kafka 2.16 refuses use.deprecated.format; its index writer and reader
     (the code that format used, with zigzag off) agree with ours on both formats."""
@@ -212,3 +232,15 @@ def _has_map(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool
         if _has_map(field.message_type, seen | {descriptor.full_name}):
             return True
     return False
+
+
+def test_generated_go_never_imports_the_runtime() -> None:
+    """generated/go is what `contracts gen` writes; the runtime builds on it, not the reverse."""
+    runtime_module = "github.com/fleet-platform/contracts/runtime/go"
+    assert (GO_RUNTIME / "go.mod").read_text().startswith(f"module {runtime_module}\n")
+    users = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "generated/go").rglob("*")
+        if p.is_file() and runtime_module in p.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert users == []
