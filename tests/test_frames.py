@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,53 @@ def test_bad_frames_are_named(frame: bytes, error: type[frames.FrameError], says
     assert caught.value.schema_id == (
         None if error in {frames.ShortFrameError, frames.BadMagicByteError} else int(frame[4])
     )
+
+
+def test_random_bytes_raise_only_frame_errors() -> None:
+    """Corrupted frames (random bytes after a valid header, random flips of valid
+    frames) end in a FrameError or a message, never another exception."""
+    rng = random.Random(20261129)
+    file = _nested_file()
+    resolver = {9: file}.get
+    good = [frames.encode(b"", 9, path) for path in [(0,), (1,), (1, 0), (1, 1, 0)]]
+    outcomes: dict[str, int] = {}
+    for _ in range(3000):
+        frame = bytearray(rng.choice(good))
+        if rng.random() < 0.5:
+            frame += rng.randbytes(rng.randrange(0, 12))
+        for _ in range(rng.randrange(1, 3)):
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        frame = frame[: rng.randrange(3, len(frame) + 1)]
+        expected = GetMessageClass(file.message_types_by_name["A"])
+        try:
+            frames.decode_message(bytes(frame), expected, resolver)
+            outcome = "read"
+        except frames.FrameError as exc:
+            outcome = type(exc).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    # Each kind of damage was met.
+    assert {
+        "read",
+        "ShortFrameError",
+        "BadMagicByteError",
+        "BadVarintError",
+        "IndexOutOfRangeError",
+        "UnknownSchemaIdError",
+        "WrongMessageTypeError",
+    } <= set(outcomes), outcomes
+
+
+def test_encode_refuses_what_cannot_be_framed() -> None:
+    with pytest.raises(ValueError, match="does not fit in 4 unsigned bytes"):
+        frames.encode(b"", 2**32, [0])
+    with pytest.raises(ValueError, match="non-empty path"):
+        frames.encode(b"", 1, [])
+    with pytest.raises(ValueError, match="from 0 to 2147483647"):
+        frames.encode(b"", 1, [1, -1])
+    top = frames.encode(b"", 1, [2**31 - 1])
+    assert frames.decode(top).indexes == (2**31 - 1,)
+    schema_id, indexes, payload = frames.decode(frames.encode(b"x", 2**32 - 1, [3]))
+    assert (schema_id, indexes, payload) == (2**32 - 1, (3,), b"x")
 
 
 def test_wrong_message_type_names_the_id_and_both_types() -> None:

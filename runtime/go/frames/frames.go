@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -85,8 +86,8 @@ func (o Options) Encode(payload []byte, schemaID uint32, indexes []int) ([]byte,
 	} else {
 		out = o.appendVarint(out, len(indexes))
 		for _, index := range indexes {
-			if index < 0 || index > 1<<30 {
-				return nil, fmt.Errorf("frames: message index %d out of range", index)
+			if index < 0 || index > math.MaxInt32 {
+				return nil, fmt.Errorf("frames: message index %d is not within 0 to %d", index, math.MaxInt32)
 			}
 			out = o.appendVarint(out, index)
 		}

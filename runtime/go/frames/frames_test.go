@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -129,5 +130,43 @@ func TestWrongTypeNamesBoth(t *testing.T) {
 	var ok tasksv1.TraceContext
 	if err := frames.DecodeMessage(frame, &ok, resolve); err != nil || ok.Traceparent != "x" {
 		t.Fatalf("%v %v", err, &ok)
+	}
+}
+
+// Any bytes end in a frame or a *frames.Error, never a panic.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range [][]byte{{0, 0, 0, 0, 9, 0}, {0, 0, 0, 0, 9, 6, 2, 2, 0, 8, 1}, {0, 0, 0, 0, 9, 0xff}} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, o := range []frames.Options{{}, {Deprecated: true}} {
+			got, err := o.Decode(b)
+			var fe *frames.Error
+			if err != nil && !errors.As(err, &fe) {
+				t.Fatalf("%x: %v", b, err)
+			}
+			if err == nil {
+				again, err := o.Encode(got.Payload, got.SchemaID, got.Indexes)
+				if err == nil && len(again) > len(b) {
+					t.Fatalf("%x re-encodes longer: %x", b, again)
+				}
+			}
+		}
+	})
+}
+
+func TestEncodeRefusesBadIndexes(t *testing.T) {
+	for _, indexes := range [][]int{nil, {-1}, {1, math.MaxInt32 + 1}} {
+		if _, err := frames.Encode(nil, 1, indexes); err == nil {
+			t.Errorf("%v: no error", indexes)
+		}
+	}
+	frame, err := frames.Encode(nil, 1, []int{math.MaxInt32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := frames.Decode(frame)
+	if err != nil || back.Indexes[0] != math.MaxInt32 {
+		t.Fatalf("%v %v", back, err)
 	}
 }

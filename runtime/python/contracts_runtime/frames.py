@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FileDescriptor
@@ -29,6 +28,7 @@ from google.protobuf.message import DecodeError, Message
 MAGIC = 0
 HEADER_SIZE = 5  # magic byte and schema id
 _MAX_VARINT_BYTES = 5  # Confluent reads the indexes as 32-bit varints
+_MAX_INDEX = 2**31 - 1
 
 M = TypeVar("M", bound=Message)
 # Returns the .proto file registered under a schema id, or None when the id is unknown.
@@ -76,8 +76,9 @@ class PayloadDecodeError(FrameError):
     """The message bytes do not parse as the expected type."""
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """A decoded frame; unpacks as `schema_id, indexes, payload`."""
+
     schema_id: int
     indexes: tuple[int, ...]
     payload: bytes
@@ -87,9 +88,10 @@ def encode(payload: bytes, schema_id: int, indexes: Sequence[int], *, zigzag: bo
     """Frames already-serialized message bytes."""
     if not 0 <= schema_id <= 0xFFFFFFFF:
         raise ValueError(f"schema id {schema_id} does not fit in 4 unsigned bytes")
-    if not indexes or any(i < 0 for i in indexes):
+    if not indexes or any(not 0 <= i <= _MAX_INDEX for i in indexes):
         raise ValueError(
-            f"message indexes {list(indexes)} must be a non-empty path of indexes >= 0"
+            f"message indexes {list(indexes)} must be a non-empty path of indexes "
+            f"from 0 to {_MAX_INDEX}"
         )
     out = bytearray([MAGIC])
     out += schema_id.to_bytes(4, "big")
