@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -168,5 +171,30 @@ func TestEncodeRefusesBadIndexes(t *testing.T) {
 	back, err := frames.Decode(frame)
 	if err != nil || back.Indexes[0] != math.MaxInt32 {
 		t.Fatalf("%v %v", back, err)
+	}
+}
+
+// go test -bench EncodeDecode ./frames: the TaskEnvelope golden vector, framed and read back.
+func BenchmarkEncodeDecode(b *testing.B) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "..", "tests", "fixtures", "frames", "vectors", "fleet.tasks.v1.TaskEnvelope.0.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var m tasksv1.TaskEnvelope
+	if err := protojson.Unmarshal(text, &m); err != nil {
+		b.Fatal(err)
+	}
+	resolve := func(uint32) (protoreflect.FileDescriptor, error) {
+		return tasksv1.File_fleet_tasks_v1_envelope_proto, nil
+	}
+	for b.Loop() {
+		frame, err := frames.EncodeMessage(&m, 100)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var back tasksv1.TaskEnvelope
+		if err := frames.DecodeMessage(frame, &back, resolve); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
