@@ -343,9 +343,16 @@ def registry() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file of the embedded store (created when missing).",
 )
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Larger request bodies are refused (413).",
+)
 @_handle_errors
-def registry_serve(host: str, port: int, store: Path) -> None:
+def registry_serve(host: str, port: int, store: Path, max_body_bytes: int) -> None:
     """Serve the registry until interrupted."""
     from compat_checks.registry.server import serve
 
-    serve(store, host=host, port=port)
+    serve(store, host=host, port=port, max_body=max_body_bytes)

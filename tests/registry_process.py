@@ -38,12 +38,21 @@ class Answer:
 
 
 class RegistryProcess:
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *args: str) -> None:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(CONTRACTS), "registry", "serve", "--port", str(self.port), "--store", str(store)],
+            [
+                str(CONTRACTS),
+                "registry",
+                "serve",
+                "--port",
+                str(self.port),
+                "--store",
+                str(store),
+                *args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -96,8 +105,8 @@ class RegistryProcess:
 
 
 @contextlib.contextmanager
-def running_registry(store: Path) -> Iterator[RegistryProcess]:
-    server = RegistryProcess(store)
+def running_registry(store: Path, *args: str) -> Iterator[RegistryProcess]:
+    server = RegistryProcess(store, *args)
     try:
         yield server
     finally:
