@@ -91,6 +91,12 @@ def test_references_and_well_known_types(server: RegistryProcess) -> None:
     assert price.status == 200, price.text
     got = server.request("GET", "/subjects/price-value/versions/1").body
     assert got["references"] == [ref]
+    referencing = server.request("GET", "/subjects/shop%2Fv1%2Fmoney.proto/versions/1/referencedby")
+    assert referencing.body == [price.body["id"]]
+    # A version that another schema imports cannot be deleted from under it.
+    kept = server.request("DELETE", "/subjects/shop%2Fv1%2Fmoney.proto/versions/1")
+    assert (kept.status, kept.body["error_code"]) == (422, 42206)
+    assert str(price.body["id"]) in kept.body["message"]
     # Without the reference the import cannot be found: the compiler says so.
     alone = server.request("POST", "/subjects/price2-value/versions", proto(USES_MONEY))
     assert alone.body["error_code"] == 42201 and "shop/v1/money.proto" in alone.body["message"]
@@ -212,6 +218,8 @@ def test_request_shape_errors(server: RegistryProcess, tmp_path: Path) -> None:
         "POST", "/subjects/json-value/versions", proto(V1), content_type="application/json"
     )
     assert plain_json.status == 200
+    normalize = server.request("POST", "/subjects/x-value/versions?normalize=true", proto(V1))
+    assert normalize.status == 422 and "normalize=true" in normalize.body["message"]
     malformed = server.request("POST", "/subjects/x-value/versions", raw=b"{not json")
     assert (malformed.status, malformed.body["error_code"]) == (400, 400)
     with running_registry(tmp_path / "small.db", "--max-body-bytes", "1000") as small:

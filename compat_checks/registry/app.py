@@ -108,10 +108,16 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def schema_types(request: Request) -> Response:
         return _Json([PROTOBUF])
 
+    def refuse_normalize(request: Request) -> None:
+        # Confluent's schema normalisation is not implemented: refused, not ignored.
+        if _flag(request, "normalize"):
+            raise errors.unsupported("normalize=true")
+
     @endpoint
     async def subject_versions(request: Request) -> Response:
         subject = subject_of(request)
         if request.method == "POST":
+            refuse_normalize(request)
             body = await body_of(request)
             v = await run_in_threadpool(registry.register, subject, body)
             return _Json({"id": v.schema.id} | _version_json(v))
@@ -136,6 +142,11 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
         return Response(v.schema.schema, media_type="text/plain")
 
     @endpoint
+    async def referenced_by(request: Request) -> Response:
+        subject, version = subject_of(request), str(request.path_params["version"])
+        return _Json(await run_in_threadpool(registry.referenced_by, subject, version))
+
+    @endpoint
     async def subject(request: Request) -> Response:
         name = subject_of(request)
         if request.method == "DELETE":
@@ -143,6 +154,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
                 registry.delete_subject, name, _flag(request, "permanent")
             )
             return _Json(numbers)
+        refuse_normalize(request)
         body = await body_of(request)
         v = await run_in_threadpool(registry.lookup, name, body, _flag(request, "deleted"))
         return _Json(_version_json(v, request.query_params.get("format")))
@@ -216,6 +228,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
         Route("/", root),
         Route("/subjects", list_subjects),
         Route(f"/subjects/{s}/versions/{{version}}/schema", version_schema),
+        Route(f"/subjects/{s}/versions/{{version}}/referencedby", referenced_by),
         Route(f"/subjects/{s}/versions/{{version}}", subject_version, methods=["GET", "DELETE"]),
         Route(f"/subjects/{s}/versions", subject_versions, methods=["GET", "POST"]),
         Route(f"/subjects/{s}", subject, methods=["POST", "DELETE"]),

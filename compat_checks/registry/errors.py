@@ -87,3 +87,17 @@ def incompatible(messages: list[str]) -> RegistryError:
 
 def bad_request(message: str) -> RegistryError:
     return RegistryError(400, 400, message)
+
+
+def still_referenced(subject: str, version: int, ids: list[int]) -> RegistryError:
+    listed = ", ".join(str(i) for i in ids)
+    return RegistryError(
+        422,
+        42206,
+        f"One or more references exist to the schema {{subject={subject}, version={version}}}: "
+        f"schema ids {listed}",
+    )
+
+
+def unsupported(setting: str) -> RegistryError:
+    return RegistryError(422, 42299, f"{setting} is not supported by this registry")

@@ -122,6 +122,10 @@ class Registry:
         self.schema(schema_id)
         return self.store.uses_of(schema_id, deleted)
 
+    def referenced_by(self, subject: str, version_text: str) -> list[int]:
+        target = self.version(subject, version_text, deleted=True)
+        return self.store.referenced_by(subject, target.version)
+
     # Registering.
     def register(self, subject: str, body: object) -> SubjectVersion:
         request = SchemaRequest.parse(body)
@@ -183,6 +187,7 @@ class Registry:
     # Deleting.
     def delete_version(self, subject: str, version_text: str, permanent: bool) -> int:
         target = self.version(subject, version_text, deleted=True)
+        self._refuse_if_referenced(subject, [target.version])
         if permanent:
             if not target.deleted:
                 raise errors.not_soft_deleted_first(subject, target.version)
@@ -196,6 +201,7 @@ class Registry:
     def delete_subject(self, subject: str, permanent: bool) -> list[int]:
         every = self.versions(subject, deleted=True)
         live = [v.version for v in every if not v.deleted]
+        self._refuse_if_referenced(subject, [v.version for v in every])
         if permanent:
             if live:
                 raise errors.not_soft_deleted_first(subject)
@@ -206,6 +212,12 @@ class Registry:
             raise errors.subject_soft_deleted(subject)
         self.store.soft_delete(subject, live)
         return live
+
+    def _refuse_if_referenced(self, subject: str, versions: Sequence[int]) -> None:
+        for version in versions:
+            ids = self.store.referenced_by(subject, version)
+            if ids:
+                raise errors.still_referenced(subject, version, ids)
 
     # Configuration.
     def mode(self, subject: str | None) -> Mode:

@@ -134,6 +134,16 @@ class SQLiteStore:
         rows = self._connect().execute(sql + " ORDER BY v.subject, v.version", (schema_id,))
         return [_subject_version(row) for row in rows]
 
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        rows = self._connect().execute(
+            "SELECT DISTINCT s.id FROM schemas s, json_each(s.refs) r "
+            "WHERE json_extract(r.value, '$.subject') = ? "
+            "AND json_extract(r.value, '$.version') = ? "
+            "AND EXISTS (SELECT 1 FROM versions v WHERE v.schema_id = s.id) ORDER BY s.id",
+            (subject, version),
+        )
+        return [int(row[0]) for row in rows]
+
     def register(self, subject: str, candidate: Candidate, gate: Gate) -> SubjectVersion:
         with self._write() as db:
             live = self._versions(db, subject, deleted=False)

@@ -27,6 +27,11 @@ class Store(Protocol):
         """Every subject version that registered this id."""
         ...
 
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        """Ids of schemas, still registered somewhere (soft-deleted included), whose
+        references name this subject version."""
+        ...
+
     def register(self, subject: str, candidate: Candidate, gate: Gate) -> SubjectVersion:
         """The subject's live version of this schema if it has one; else, when `gate`
         passes, a new version (with the schema's existing id, or a new one)."""
