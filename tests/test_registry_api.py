@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_contracts
 from google.protobuf import descriptor_pb2
 from registry_process import RegistryProcess, running_registry
 
@@ -227,3 +228,40 @@ def test_request_shape_errors(server: RegistryProcess, tmp_path: Path) -> None:
         assert (huge.status, huge.body["error_code"]) == (413, 413)
         assert "1000 bytes" in huge.body["message"]
         assert small.request("POST", "/subjects/x-value/versions", proto(V1)).status == 200
+
+
+def test_transitive_mode_checks_every_version(server: RegistryProcess) -> None:
+    """Removing a field passes BACKWARD; bringing its number back with another
+    type passes against the latest version only, so the transitive mode refuses it."""
+    without = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n}\n'
+    retyped = V1.replace("int64 id = 1;", "string id = 1;")
+    server.request("POST", "/subjects/trans-value/versions", proto(V1))
+    assert server.request("POST", "/subjects/trans-value/versions", proto(without)).status == 200
+    check = "/compatibility/subjects/trans-value/versions?verbose=true"
+    assert server.request("POST", check, proto(retyped)).body["is_compatible"] is True
+
+    server.request("PUT", "/config/trans-value", {"compatibility": "BACKWARD_TRANSITIVE"})
+    verdict = server.request("POST", check, proto(retyped)).body
+    assert verdict["is_compatible"] is False
+    assert "version 1" in verdict["messages"][0]
+    refused = server.request("POST", "/subjects/trans-value/versions", proto(retyped))
+    assert refused.status == 409 and "BACKWARD_TRANSITIVE" in refused.body["message"]
+
+
+def test_serve_refuses_a_store_it_cannot_open_and_a_taken_port(
+    server: RegistryProcess, tmp_path: Path
+) -> None:
+    missing = run_contracts(
+        "registry", "serve", "--store", str(tmp_path / "no" / "such" / "s.db"), cwd=tmp_path
+    )
+    assert missing.code == 2 and "cannot open the registry store" in missing.stderr
+    taken = run_contracts(
+        "registry",
+        "serve",
+        "--port",
+        str(server.port),
+        "--store",
+        str(tmp_path / "s.db"),
+        cwd=tmp_path,
+    )
+    assert taken.code == 2 and f"127.0.0.1:{server.port}" in taken.stderr
