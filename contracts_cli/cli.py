@@ -321,3 +321,38 @@ def _workspace_or_none(root: Path | None) -> Workspace | None:
         if root is not None:
             raise
         return None
+
+
+@main.group()
+def registry() -> None:
+    """Schema registry speaking Confluent's REST API for Protobuf schemas."""
+
+
+@registry.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; loopback unless you give another.",
+)
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--store",
+    "store",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file of the embedded store (created when missing).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Larger request bodies are refused (413).",
+)
+@_handle_errors
+def registry_serve(host: str, port: int, store: Path, max_body_bytes: int) -> None:
+    """Serve the registry until interrupted."""
+    from compat_checks.registry.server import serve
+
+    serve(store, host=host, port=port, max_body=max_body_bytes)

@@ -1,0 +1,23 @@
+"""A schema registry speaking Confluent Schema Registry's REST API for Protobuf schemas.
+
+`model.py` the records; `store.py` the store interface and `sqlite_store.py` the
+embedded SQLite store; `compiler.py` turns schema text into descriptors;
+`service.py` the registry's rules over a store; `app.py` the HTTP API;
+`server.py` runs it on uvicorn.
+"""
+
+from .errors import RegistryError
+from .model import Reference, SchemaRecord, SubjectVersion
+from .service import Registry
+from .sqlite_store import SQLiteStore
+from .store import Store
+
+__all__ = [
+    "Reference",
+    "Registry",
+    "RegistryError",
+    "SQLiteStore",
+    "SchemaRecord",
+    "Store",
+    "SubjectVersion",
+]
