@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +122,12 @@ def start(scaffolded: Path) -> Iterator[Start]:
 
 
 def go(binary: Path, *args: str, timeout: float = GO_TIMEOUT_S) -> dict[str, Any]:
-    """One subcommand of the Go client, bounded; its JSON answer."""
+    """One subcommand of the Go client, bounded; its JSON answer, with grpc-go's log
+    (errors only, its default) under "log"."""
     proc = run_bounded([str(binary), *args], cwd=GO_CLIENT, timeout=timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     answer: dict[str, Any] = json.loads(proc.stdout)
+    answer["log"] = proc.stderr
     return answer
 
 
@@ -200,3 +203,49 @@ def test_sigterm_with_go_calls_in_flight(start: Start, go_client: Path) -> None:
     service.wait_for("draining")
     with pytest.raises(ProcessLookupError):
         os.killpg(service.proc.pid, 0)
+
+
+# grpc-go never pings more often than every 10 s (it raises a shorter keepalive time to
+# that floor), so the test scales the server instead: the Go clients' default 30 s
+# against the runtime's default 10 s minimum, kept in proportion at 10 s against 10/3 s.
+PING_S = 10.0
+SCALED_MIN_PING_S = PING_S * 10.0 / 30.0
+# Longer than two pings apart, and longer than a server that refuses the pings takes to
+# close the stream (grpc's ping strikes: about 3 x PING_S in), so the control can fail.
+IDLE_S = 45.0
+
+
+def test_idle_stream_outlives_keepalive_pings_and_the_control_gets_goaway(
+    start: Start, go_client: Path
+) -> None:
+    scaled = start(SERVER_MIN_PING_INTERVAL=str(SCALED_MIN_PING_S))
+    strict = start(SERVER_MIN_PING_INTERVAL=str(6 * PING_S))
+
+    def idle(service: ServiceProcess) -> dict[str, Any]:
+        return go(
+            go_client,
+            "idle",
+            "-addr",
+            service.address,
+            "-idle",
+            f"{IDLE_S}s",
+            "-keepalive",
+            f"{PING_S}s",
+            "-keepalive-timeout",
+            f"{SCALED_MIN_PING_S}s",
+            timeout=IDLE_S + 60,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        kept_future, control_future = pool.submit(idle, scaled), pool.submit(idle, strict)
+        kept, control = kept_future.result(), control_future.result()
+    assert kept["status"] == {"code": "OK", "message": ""}, kept
+    assert [(p["sequence"], p["final"]) for p in kept["pieces"]] == [(0, False), (1, True)]
+    assert kept["pieces"][1]["at"] >= IDLE_S
+    # The control: pings more often than the server tolerates end the idle stream early.
+    assert control["status"]["code"] == "Unavailable", control
+    assert control["status"]["message"] == "Too many pings", control
+    assert "GoAway" in control["log"] and "too_many_pings" in control["log"], control["log"]
+    assert "too_many_pings" not in kept["log"], kept["log"]
+    assert [p["sequence"] for p in control["pieces"]] == [0]
+    assert control["elapsed"] < IDLE_S
