@@ -143,7 +143,7 @@ def main() -> int:
         print(
             f"trivial unary call (GetModelReady), {args.duration:g} s per run, {os.cpu_count()} CPUs"
         )
-        print(header("bare grpc.aio", f"contracts_runtime ({args.log_level})"))
+        print(header("bare grpc.aio", f"runtime ({args.log_level})"))
         with serving("bare") as bare, serving("runtime", *runtime_flags) as runtime:
             for c in levels:
                 base = load(loadgen, bare, c, args.duration)
