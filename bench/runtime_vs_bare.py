@@ -5,7 +5,7 @@ then the runtime with --workers N against one process. Prints QPS, p50 and p99 s
 side with the runtime/bare ratio.
 
     .venv/bin/python bench/runtime_vs_bare.py [--concurrency 1,8,32] [--duration 5]
-        [--workers 2] [--log-level info]
+        [--workers 2] [--log-level info] [--noop-interceptor]
 
 About 80 s with the defaults. The load generator shares the machine's cores with the
 server, as on a 2-core CI runner; read the numbers as this machine's, not grpcio's limit.
@@ -135,6 +135,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
     parser.add_argument("--workers", type=int, default=2, help="worker processes compared with 1")
     parser.add_argument("--log-level", default="info", help="the runtime's SERVER_LOG_LEVEL")
+    parser.add_argument(
+        "--noop-interceptor",
+        action="store_true",
+        help="also compare the bare server with one pass-through interceptor (grpc.aio's floor)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     runtime_flags = ("--log-level", args.log_level)
@@ -149,6 +154,14 @@ def main() -> int:
                 base = load(loadgen, bare, c, args.duration)
                 other = load(loadgen, runtime, c, args.duration)
                 print(row(f"concurrency {c}", base, other), flush=True)
+        if args.noop_interceptor:
+            print()
+            print(header("bare grpc.aio", "bare + no-op interceptor"))
+            with serving("bare") as bare, serving("noop-interceptor") as noop:
+                for c in levels:
+                    base = load(loadgen, bare, c, args.duration)
+                    other = load(loadgen, noop, c, args.duration)
+                    print(row(f"concurrency {c}", base, other), flush=True)
         # SO_REUSEPORT spreads connections, not calls: one connection per caller group.
         top, conns = max(levels), 4 * args.workers
         print()
