@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from conftest import REPO, copy_repo_workspace, run_bounded, run_contracts, run_go
 from contracts_runtime.calls import DRAINING_DETAILS
-from runtime_process import ServiceProcess
+from runtime_process import ServiceProcess, wait_until
 from scaffold_helpers import edit
 
 GO_CLIENT = REPO / "tests/scaffold_go"
@@ -158,13 +158,20 @@ def test_go_client_gets_typed_answers_and_unimplemented(start: Start, go_client:
         "code": "Unimplemented",
         "message": f"/{SERVICE}/GetModelReady is not implemented",
     }
-    # The runtime logged each call with its method and code, Predict with its request id.
-    logged = service.logged("finished call")
-    codes = {(line["grpc.method"], line["grpc.code"]) for line in logged}
-    assert {("Predict", "OK"), ("PredictStream", "OK"), ("GetModelReady", "Unimplemented")} <= codes
-    assert [line.get("request_id") for line in logged if line["grpc.method"] == "Predict"] == [
-        "unary-1"
+    # The runtime logged each call with its method and code, Predict with its request id
+    # (the lines arrive through a pipe, so a moment after the answers).
+    expected = {("Predict", "OK"), ("PredictStream", "OK"), ("GetModelReady", "Unimplemented")}
+
+    def codes() -> set[tuple[str, str]]:
+        return {
+            (line["grpc.method"], line["grpc.code"]) for line in service.logged("finished call")
+        }
+
+    wait_until(lambda: expected <= codes())
+    predicted = [
+        line for line in service.logged("finished call") if line["grpc.method"] == "Predict"
     ]
+    assert [line.get("request_id") for line in predicted] == ["unary-1"]
 
 
 GRACE_S = 10.0

@@ -211,21 +211,22 @@ func drain(args []string) {
 		EndedAt   float64 `json:"ended_at"` // seconds after the signal
 	}
 	answers := make([]answer, *n)
-	var signalled time.Time
+	ended := make([]time.Time, *n)
 	var wg sync.WaitGroup
 	for i := range *n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			resp, err := client.Predict(context.Background(), request(fmt.Sprintf("accepted-%d", i), map[string]int64{"sleep_ms": sleep.Milliseconds()}))
-			answers[i] = answer{outcomeOf(err), resp.GetRequestId(), time.Since(signalled).Seconds()}
+			ended[i] = time.Now()
+			answers[i] = answer{Status: outcomeOf(err), RequestID: resp.GetRequestId()}
 		}()
 	}
 	waitUntil("calls in flight", 20*time.Second, func() bool {
 		v, err := inFlight(*metricsPort)
 		return err == nil && v == float64(*n)
 	})
-	signalled = time.Now()
+	signalled := time.Now()
 	if err := syscall.Kill(*pid, syscall.SIGTERM); err != nil {
 		fail(err)
 	}
@@ -259,6 +260,9 @@ func drain(args []string) {
 	refusedAt := time.Since(signalled).Seconds()
 
 	wg.Wait()
+	for i := range answers {
+		answers[i].EndedAt = ended[i].Sub(signalled).Seconds()
+	}
 	emit(map[string]any{
 		"accepted":           answers,
 		"health_during":      healthDuringDrain,
