@@ -29,10 +29,17 @@ INFERENCE = "fleet.inference.v1.InferenceService"
 
 
 class ServiceProcess:
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        command: list[str] | None = None,
+        cwd: Path = REPO,
+    ) -> None:
+        """`command` (the tiny service by default) with `args`, run in `cwd`."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVICE), *args],
-            cwd=REPO,
+            [*(command or [sys.executable, str(SERVICE)]), *args],
+            cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
