@@ -128,31 +128,19 @@ def breaking(root: Path | None, against: str | None, fmt: str, fail_on: str) -> 
 @_handle_errors
 def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
     """Generate code from the contracts into generated/, atomically."""
-    from codegen import noop_stamp
-    from codegen.gen import TARGETS, generate, lock
+    from codegen.gen import run
 
     ws = Workspace.discover(root=root)
-    # One run at a time per workspace; the lock is held until the stamp is written.
-    with lock.held(ws.root, lambda line: click.echo(f"contracts: {line}", err=True)):
-        # Fingerprint the inputs before anything reads them for generation (the
-        # generators included), so an edit made during this run fails the stamp.
-        snapshot = noop_stamp.take_snapshot(ws, lambda: Workspace.discover(root=root))
-        image = compile_workspace(ws)
-        # Progress goes to stderr only on a terminal; CI logs get the summary lines.
-        show = sys.stderr.isatty()
-        results = generate(
-            ws,
-            image,
-            list(targets) or None,
-            check=check,
-            progress=(lambda line: click.echo(line, err=True)) if show else (lambda _: None),
-            inputs=snapshot.fingerprint.digest if snapshot is not None else None,
-        )
-        if snapshot is not None:
-            # With --check, a target with drift was not made fresh: never stamp it.
-            stale = [r.target for r in results if check and r.diff.changed]
-            fresh = [r.target for r in results if r.target not in stale]
-            noop_stamp.record(snapshot, image.digest, fresh, stale, list(TARGETS))
+    # Progress goes to stderr only on a terminal; CI logs get the summary lines.
+    show = sys.stderr.isatty()
+    results = run(
+        ws,
+        lambda: Workspace.discover(root=root),
+        list(targets) or None,
+        check=check,
+        progress=(lambda line: click.echo(line, err=True)) if show else (lambda _: None),
+        on_wait=lambda line: click.echo(f"contracts: {line}", err=True),
+    )
     drift = False
     for r in results:
         rel = r.out_dir.relative_to(ws.root).as_posix()
@@ -174,6 +162,33 @@ def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
             err=True,
         )
     sys.exit(int(ExitCode.FINDINGS if check and drift else ExitCode.OK))
+
+
+@main.command()
+@root_option
+@click.option(
+    "--against",
+    default=None,
+    metavar="REF|IMAGE|DIR",
+    help="The breaking check's baseline, as for `contracts breaking`.",
+)
+@format_option
+@fail_on_option
+@_handle_errors
+def check(root: Path | None, against: str | None, fmt: str, fail_on: str) -> None:
+    """Every gate at once: lint, breaking and gen --check, one report, one exit code."""
+    from contracts_cli.check import run_check
+
+    ws = Workspace.discover(root=root)
+    report = run_check(
+        ws,
+        lambda: Workspace.discover(root=root),
+        against,
+        on_wait=lambda line: click.echo(f"contracts: {line}", err=True),
+    )
+    for line in (*report.notes, *report.summary):
+        click.echo(f"contracts: {line}", err=True)
+    _report(report.findings, fmt, fail_on)
 
 
 @main.command()

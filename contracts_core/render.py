@@ -28,12 +28,18 @@ def audiences(f: Finding) -> str:
     return "; ".join(parts)
 
 
+def _where(f: Finding) -> str:
+    """`file:line:col `; a whole-file finding (generated-code drift) has no position,
+    and a file deleted since a baseline may have no place in today's tree."""
+    if not f.file:
+        return ""
+    return f"{f.file}:{f.line}:{f.column} " if f.line else f"{f.file}: "
+
+
 def render_text(findings: Sequence[Finding]) -> str:
     lines = []
     for f in findings:
-        # A file deleted since the baseline may have no place in today's tree.
-        line = f"{f.file}:{f.line}:{f.column} " if f.file else ""
-        line += f"{f.rule} {f.message}"
+        line = f"{_where(f)}{f.rule} {f.message}"
         if who := audiences(f):
             line += f" [{who}]"
         lines.append(line)

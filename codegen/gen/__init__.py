@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen.gen import cache, go_target, jsonschema_target, python_target, swap, tree
+from codegen import noop_stamp
+from codegen.gen import cache, go_target, jsonschema_target, lock, python_target, swap, tree
 from contracts_core.errors import GenerationError, UsageError
-from contracts_core.image import Image
+from contracts_core.image import Image, compile_workspace
 from contracts_core.workspace import Workspace
 
 TARGETS = {"python": python_target, "go": go_target, "jsonschema": jsonschema_target}
@@ -131,3 +132,34 @@ def _refuse_droppings(target: str, staged: Path) -> None:
             "for their own files (build artefacts, bytecode), which no check could then see; "
             "rename the proto package or folder it comes from"
         )
+
+
+def run(
+    ws: Workspace,
+    rediscover: Callable[[], Workspace],
+    targets: list[str] | None = None,
+    check: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+    on_wait: Callable[[str], None] = lambda _: None,
+) -> list[GenResult]:
+    """One `contracts gen` (or `--check`) of a workspace, as the CLI and `contracts check`
+    run it: under the workspace lock, the inputs fingerprinted before anything reads
+    them (so an edit made meanwhile fails the stamp), and the no-op stamp recorded
+    for every target left fresh."""
+    with lock.held(ws.root, on_wait):
+        snapshot = noop_stamp.take_snapshot(ws, rediscover)
+        image = compile_workspace(ws)
+        results = generate(
+            ws,
+            image,
+            targets,
+            check=check,
+            progress=progress,
+            inputs=snapshot.fingerprint.digest if snapshot is not None else None,
+        )
+        if snapshot is not None:
+            # With check, a target with drift was not made fresh: never stamp it.
+            stale = [r.target for r in results if check and r.diff.changed]
+            fresh = [r.target for r in results if r.target not in stale]
+            noop_stamp.record(snapshot, image.digest, fresh, stale, list(TARGETS))
+    return results
