@@ -41,6 +41,14 @@ root_option = click.option(
     default=None,
     help="Workspace directory (default: the nearest buf.yaml above the current directory).",
 )
+against_option = click.option(
+    "--against",
+    default=None,
+    metavar="REF|IMAGE|DIR",
+    help="The breaking baseline: a git ref, an image file (buf build -o), or a directory. "
+    "Default: the merge base with the remote's default branch (origin/HEAD); without "
+    "one, the merge base with main, else master.",
+)
 format_option = click.option(
     "--format",
     "fmt",
@@ -91,14 +99,7 @@ def lint(root: Path | None, fmt: str, fail_on: str) -> None:
 
 @main.command()
 @root_option
-@click.option(
-    "--against",
-    default=None,
-    metavar="REF|IMAGE|DIR",
-    help="What to compare with: a git ref, an image file (buf build -o), or a directory. "
-    "Default: the merge base with the remote's default branch (origin/HEAD); without "
-    "one, the merge base with main, else master.",
-)
+@against_option
 @format_option
 @fail_on_option
 @_handle_errors
@@ -166,12 +167,7 @@ def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
 
 @main.command()
 @root_option
-@click.option(
-    "--against",
-    default=None,
-    metavar="REF|IMAGE|DIR",
-    help="The breaking check's baseline, as for `contracts breaking`.",
-)
+@against_option
 @format_option
 @fail_on_option
 @_handle_errors

@@ -288,3 +288,22 @@ class Model:
     def children(self, element: Element, kind: Kind) -> Iterator[Element]:
         """The direct children of an element of one kind (a message's fields, ...)."""
         return (e for e in self._children.get(element, ()) if e.kind is kind)
+
+
+def json_name(field: FieldProto) -> str:
+    """The field's proto3 JSON name: its `json_name`, else protoc's derivation
+    (`order_id` -> `orderId`: each underscore dropped, the next letter upper-cased).
+
+    buf's images always carry json_name; descriptors from a registry client or a
+    plugin request need not."""
+    if field.HasField("json_name"):
+        return field.json_name
+    out: list[str] = []
+    upper = False
+    for ch in field.name:
+        if ch == "_":
+            upper = True
+        else:
+            out.append(ch.upper() if upper else ch)
+            upper = False
+    return "".join(out)

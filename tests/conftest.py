@@ -5,15 +5,17 @@ Every test that compiles runs the real buf from .venv/bin (scripts/setup.sh).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from compat_schemas import Compiler
@@ -164,3 +166,45 @@ def go_client_fixture(dest: Path) -> Path:
 def compiler(tmp_path_factory: pytest.TempPathFactory) -> Compiler:
     """Compiles compatibility-test schemas with the real buf, each source once per run."""
     return Compiler(tmp_path_factory.mktemp("compat"))
+
+
+# --- buf's own findings, for comparing ours with bare buf -----------------------------
+
+BUF = Path(sys.executable).parent / "buf"
+# (file, rule, line, column, message), as both sides spell a finding of buf's.
+BufRow = tuple[str, str, int, int, str]
+
+
+def buf_rows(result: CliResult) -> list[BufRow]:
+    """The buf findings of a `contracts lint|breaking|check --format json` run, in order."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.code in (0, 1), result
+    return [
+        (f["file"], f["rule"], f["line"], f["column"], f["message"])
+        for f in json.loads(result.stdout)
+        if f["source"] == "buf"
+    ]
+
+
+def bare_buf(*args: str, cwd: Path) -> list[BufRow]:
+    """Bare `buf ARGS --error-format json` in cwd, sorted; a policy's finding carries
+    the policy file in parentheses, as buf prints it in text."""
+    proc = run_bounded([str(BUF), *args, "--error-format", "json"], cwd=cwd, timeout=120)
+    assert proc.returncode in (0, 100), proc.stderr
+    rows: list[BufRow] = []
+    for line in proc.stdout.splitlines():
+        item = json.loads(line)
+        message = item["message"] + (f" ({item['policy']})" if item.get("policy") else "")
+        rows.append(
+            (item.get("path", ""), item["type"], item["start_line"], item["start_column"], message)
+        )
+    return sorted(rows)
+
+
+@pytest.fixture
+def start_service() -> Iterator[Callable[..., Any]]:
+    """`start(*flags, env=...)` starts the runtime's fixture service; all are killed after."""
+    # Imported here: runtime_process imports this module.
+    from runtime_process import service_starter
+
+    yield from service_starter()

@@ -5,52 +5,18 @@ or refused with the file and line; none is dropped.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import REPO, git, run_contracts, write_tree
+from conftest import REPO, bare_buf, buf_rows, git, run_contracts, write_tree
 
-BUF = Path(sys.executable).parent / "buf"
 PROTO = 'syntax = "proto3";\n\npackage a.v1;\n\nmessage M {\n  string x = 1;\n  int32 y = 2;\n}\n'
 POLICY = (
     "version: v2\nname: buf.build/acme/strict\nbreaking:\n  use: [WIRE]\nlint:\n  use: [MINIMAL]\n"
 )
-
-
-def findings(result: Any) -> list[tuple[str, str, int, int, str]]:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.code in (0, 1), result
-    return [
-        (f["file"], f["rule"], f["line"], f["column"], f["message"])
-        for f in json.loads(result.stdout)
-        if f["source"] == "buf"
-    ]
-
-
-def bare_buf(*args: str, cwd: Path) -> list[tuple[str, str, int, int, str]]:
-    proc = subprocess.run(
-        [str(BUF), *args, "--error-format", "json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode in (0, 100), proc.stderr
-    out = []
-    for line in proc.stdout.splitlines():
-        item = json.loads(line)
-        message = item["message"] + (f" ({item['policy']})" if item.get("policy") else "")
-        out.append(
-            (item.get("path", ""), item["type"], item["start_line"], item["start_column"], message)
-        )
-    return sorted(out)
 
 
 # --- 5. policies ---------------------------------------------------------------------
@@ -65,7 +31,7 @@ def test_local_policy_is_honoured_as_buf_honours_it(tmp_path: Path) -> None:
     files = {"buf.yaml": config, "policies/strict.yaml": POLICY, "proto/a/v1/a.proto": PROTO}
     write_tree(old, files)
     write_tree(new, {**files, "proto/a/v1/a.proto": PROTO.replace("  int32 y = 2;\n", "")})
-    ours = findings(run_contracts("breaking", "--against", str(old), "--format", "json", cwd=new))
+    ours = buf_rows(run_contracts("breaking", "--against", str(old), "--format", "json", cwd=new))
     assert ours == bare_buf("breaking", ".", "--against", str(old), cwd=new)
     # The policy's own finding is there, named after it as buf names it.
     assert [f[1:4] for f in ours] == [
@@ -167,7 +133,7 @@ def test_installed_plugin_findings_come_through(tmp_path: Path, no_bad_fields_pl
             "proto/a/v1/a.proto": bad,
         },
     )
-    ours = findings(run_contracts("lint", "--format", "json", cwd=tmp_path))
+    ours = buf_rows(run_contracts("lint", "--format", "json", cwd=tmp_path))
     assert ours == [
         ("proto/a/v1/a.proto", "PLUGIN_NO_BAD_FIELDS", 8, 3, 'field "a.v1.M.bad" is named bad')
     ]
@@ -192,11 +158,11 @@ WORK = {
 
 def test_work_yaml_lint_matches_bare_buf(tmp_path: Path) -> None:
     write_tree(tmp_path, WORK)
-    ours = findings(run_contracts("lint", "--format", "json", cwd=tmp_path))
+    ours = buf_rows(run_contracts("lint", "--format", "json", cwd=tmp_path))
     assert ours == bare_buf("lint", cwd=tmp_path)
     assert [f[:2] for f in ours] == [("vendor/c/v1/c.proto", "FIELD_LOWER_SNAKE_CASE")]
     # From inside a directory the workspace is still the buf.work.yaml's.
-    inner = findings(run_contracts("lint", "--format", "json", cwd=tmp_path / "proto" / "a"))
+    inner = buf_rows(run_contracts("lint", "--format", "json", cwd=tmp_path / "proto" / "a"))
     assert inner == ours
 
 
@@ -216,9 +182,9 @@ def test_work_yaml_breaking_against_git_and_directory(tmp_path: Path) -> None:
     assert [f[:3] for f in expected] == [("vendor/c/v1/c.proto", "FIELD_NO_DELETE", 5)]
     for against in ("main", str(old)):
         result = run_contracts("breaking", "--against", against, "--format", "json", cwd=root)
-        assert findings(result) == expected, against
+        assert buf_rows(result) == expected, against
     nested = run_contracts("breaking", "--format", "json", cwd=root / "vendor" / "c")
-    assert findings(nested) == expected
+    assert buf_rows(nested) == expected
 
 
 def test_work_yaml_beside_buf_yaml_is_refused(tmp_path: Path) -> None:

@@ -8,16 +8,10 @@ buf.work.yaml, a local policy) the findings must be the same, finding for findin
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import run_contracts, write_tree
-
-BUF = Path(sys.executable).parent / "buf"
+from conftest import BufRow, bare_buf, buf_rows, run_contracts, write_tree
 
 X_OLD = """\
 syntax = "proto3";
@@ -182,7 +176,7 @@ policies:
     ),
 }
 
-Row = tuple[str, str, int, int, str]
+Row = BufRow
 
 
 def normal(rows: list[Row]) -> list[Row]:
@@ -194,36 +188,8 @@ def normal(rows: list[Row]) -> list[Row]:
     )
 
 
-def bare_buf(args: list[str], cwd: Path) -> list[Row]:
-    proc = subprocess.run(
-        [str(BUF), *args, "--error-format", "json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode in (0, 100), proc.stderr
-    rows = []
-    for line in proc.stdout.splitlines():
-        item: dict[str, Any] = json.loads(line)
-        message = item["message"] + (f" ({item['policy']})" if item.get("policy") else "")
-        rows.append(
-            (item.get("path", ""), item["type"], item["start_line"], item["start_column"], message)
-        )
-    return normal(rows)
-
-
 def ours(args: list[str], cwd: Path) -> list[Row]:
-    result = run_contracts(*args, "--format", "json", cwd=cwd)
-    assert result.code in (0, 1), result
-    return normal(
-        [
-            (f["file"], f["rule"], f["line"], f["column"], f["message"])
-            for f in json.loads(result.stdout)
-            if f["source"] == "buf"
-        ]
-    )
+    return normal(buf_rows(run_contracts(*args, "--format", "json", cwd=cwd)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -231,8 +197,8 @@ def test_findings_match_bare_buf(name: str, tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     write_tree(old, CASES[name]["old"])
     write_tree(new, CASES[name]["new"])
-    expected_lint = bare_buf(["lint"], new)
-    expected_breaking = bare_buf(["breaking", ".", "--against", str(old)], new)
+    expected_lint = normal(bare_buf("lint", cwd=new))
+    expected_breaking = normal(bare_buf("breaking", ".", "--against", str(old), cwd=new))
     # Every case has something to compare, in both commands.
     assert expected_lint and expected_breaking
     assert ours(["lint"], new) == expected_lint

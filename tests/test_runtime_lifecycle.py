@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -17,18 +17,12 @@ from runtime_process import (
     health_status,
     sample,
     scrape,
-    service_starter,
     submit,
     submit_future,
     wait_until,
 )
 
 Start = Callable[..., ServiceProcess]
-
-
-@pytest.fixture
-def start_service() -> Iterator[Start]:
-    yield from service_starter()
 
 
 def in_flight(service: ServiceProcess) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -22,7 +22,6 @@ from runtime_process import (
     health_status,
     sample,
     scrape,
-    service_starter,
     submit,
     submit_future,
     tool,
@@ -30,11 +29,6 @@ from runtime_process import (
 )
 
 Start = Callable[..., ServiceProcess]
-
-
-@pytest.fixture
-def start_service() -> Iterator[Start]:
-    yield from service_starter()
 
 
 def probe(address: str, service: str = "") -> subprocess.CompletedProcess[str]:

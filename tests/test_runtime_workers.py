@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
-import pytest
 from contracts_runtime import ExitCode
 from runtime_process import (
     ServiceProcess,
     sample,
     scrape,
-    service_starter,
     submit,
     submit_future,
     wait_until,
 )
 
 Start = Callable[..., ServiceProcess]
-
-
-@pytest.fixture
-def start_service() -> Iterator[Start]:
-    yield from service_starter()
 
 
 def alive(pid: int) -> bool:

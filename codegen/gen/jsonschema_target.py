@@ -15,7 +15,6 @@ keyed by full name, so recursion is a `$ref` to `#/$defs/<full name>`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from codegen.gen import tree
-from contracts_core.descriptors import Element, Kind, Model
+from contracts_core.descriptors import Element, Kind, Model, json_name
 from contracts_core.image import Image
 from contracts_core.workspace import Workspace
 
@@ -200,12 +199,6 @@ def _wkt(full_name: str) -> Schema | None:
     return None
 
 
-def _json_name(field: descriptor_pb2.FieldDescriptorProto) -> str:
-    if field.HasField("json_name"):
-        return field.json_name
-    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), field.name)
-
-
 def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
@@ -269,7 +262,7 @@ class _Builder:
             comment = element.location.doc.strip()
             if comment:
                 prop = {"description": comment, **prop}
-            names = list(dict.fromkeys([_json_name(field), field.name]))
+            names = list(dict.fromkeys([json_name(field), field.name]))
             aliases[i] = names
             for name in names:
                 properties[name] = prop

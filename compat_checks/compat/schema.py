@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 
-from contracts_core.descriptors import Element, FileProto, Kind, Model
+from contracts_core.descriptors import Element, FileProto, Kind, Model, json_name
 from contracts_core.errors import UsageError
 from contracts_core.image import Image
 
@@ -171,7 +171,7 @@ class Schema:
             fields[f.number] = FieldShape(
                 element=element,
                 name=f.name,
-                json_name=f.json_name or default_json_name(f.name),
+                json_name=json_name(f),
                 label=None if oneof is not None else _label(f, syntax3),
                 type=self.type_of(f),
                 oneof=oneof,
@@ -214,21 +214,6 @@ class Schema:
                 value=self.type_of(value),
             )
         return TypeRef("message", name, declaration=declaration)
-
-
-def default_json_name(name: str) -> str:
-    """protoc's JSON name for a field without one written: `order_id` -> `orderId`.
-
-    Descriptors a client sends need not carry json_name; buf's always do."""
-    out: list[str] = []
-    upper = False
-    for ch in name:
-        if ch == "_":
-            upper = True
-        else:
-            out.append(ch.upper() if upper else ch)
-            upper = False
-    return "".join(out)
 
 
 def _label(f: descriptor_pb2.FieldDescriptorProto, syntax3: bool) -> str | None:
