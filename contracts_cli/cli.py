@@ -170,9 +170,17 @@ def gen(root: Path | None, targets: tuple[str, ...], check: bool) -> None:
 @against_option
 @format_option
 @fail_on_option
+@click.option(
+    "--registry-url",
+    default=None,
+    help="Also check against this schema registry (default: [tool.contracts.registry]).",
+)
 @_handle_errors
-def check(root: Path | None, against: str | None, fmt: str, fail_on: str) -> None:
-    """Every gate at once: lint, breaking and gen --check, one report, one exit code."""
+def check(
+    root: Path | None, against: str | None, fmt: str, fail_on: str, registry_url: str | None
+) -> None:
+    """Every gate at once: lint, breaking, gen --check and the registry check (when a
+    registry is configured), one report, one exit code."""
     from contracts_cli.check import run_check
 
     ws = Workspace.discover(root=root)
@@ -181,6 +189,7 @@ def check(root: Path | None, against: str | None, fmt: str, fail_on: str) -> Non
         lambda: Workspace.discover(root=root),
         against,
         on_wait=lambda line: click.echo(f"contracts: {line}", err=True),
+        registry_url=registry_url,
     )
     for line in (*report.notes, *report.summary):
         click.echo(f"contracts: {line}", err=True)
@@ -336,7 +345,120 @@ def _workspace_or_none(root: Path | None) -> Workspace | None:
 
 @main.group()
 def registry() -> None:
-    """Schema registry speaking Confluent's REST API for Protobuf schemas."""
+    """Schema registry speaking Confluent's REST API for Protobuf schemas.
+
+    push and check talk to --url, or use a --store file directly; without either, to
+    [tool.contracts.registry] url or store in pyproject.toml. Credentials come from
+    the environment or a file, never the command line: CONTRACTS_REGISTRY_USER_INFO=
+    USER:PASSWORD (basic auth), CONTRACTS_REGISTRY_TOKEN=TOKEN (bearer), or
+    CONTRACTS_REGISTRY_AUTH_FILE / --auth-file naming a file whose first line is
+    USER:PASSWORD or `Bearer TOKEN`.
+    """
+
+
+def _registry_options(func: F) -> F:
+    for option in reversed(
+        [
+            root_option,
+            click.option(
+                "--url", default=None, help="The registry's URL (default: from pyproject.toml)."
+            ),
+            click.option(
+                "--store",
+                default=None,
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="A registry store (SQLite file) to use directly, without a server.",
+            ),
+            click.option(
+                "--auth-file",
+                default=None,
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="File with USER:PASSWORD or `Bearer TOKEN` (else the environment).",
+            ),
+            click.option(
+                "--timeout",
+                default=30.0,
+                show_default=True,
+                type=click.FloatRange(min=0, min_open=True),
+                help="Seconds to wait for each answer of the registry.",
+            ),
+            format_option,
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _registry_run(
+    root: Path | None,
+    url: str | None,
+    store: Path | None,
+    auth_file: Path | None,
+    timeout: float,
+    push: bool,
+) -> Any:
+    from compat_checks.registry.sync import run_registry
+
+    ws = Workspace.discover(root=root)
+    report = run_registry(ws, push=push, url=url, store=store, auth_file=auth_file, timeout=timeout)
+    if not report.pushed:
+        for result in report.subjects:
+            click.echo(f"contracts: {result.line()}", err=True)
+    click.echo(f"contracts: {report.summary()}", err=True)
+    return report
+
+
+@registry.command("push")
+@_registry_options
+@_handle_errors
+def registry_push(
+    root: Path | None,
+    url: str | None,
+    store: Path | None,
+    auth_file: Path | None,
+    timeout: float,
+    fmt: str,
+) -> None:
+    """Register every contract file, imports first as references; exit 1 (registering
+    nothing) when a subject is incompatible."""
+    import json
+
+    report = _registry_run(root, url, store, auth_file, timeout, push=True)
+    if not report.pushed:
+        click.echo("contracts: nothing registered: a subject is incompatible", err=True)
+        _report(report.findings, fmt, "warning")
+    if report.findings:
+        registered = [r.subject for r in report.subjects if r.status.value == "registered"]
+        click.echo(
+            f"contracts: the registry refused {report.subjects[-1].subject}; registered "
+            f"before it: {', '.join(registered) or 'none'}",
+            err=True,
+        )
+        _report(report.findings, fmt, "warning")
+    if fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in report.subjects], indent=2))
+    else:
+        for result in report.subjects:
+            click.echo(result.line())
+
+
+@registry.command("check")
+@_registry_options
+@fail_on_option
+@_handle_errors
+def registry_check(
+    root: Path | None,
+    url: str | None,
+    store: Path | None,
+    auth_file: Path | None,
+    timeout: float,
+    fmt: str,
+    fail_on: str,
+) -> None:
+    """Per subject, whether the working tree's contracts are compatible under the
+    subject's mode; registers nothing."""
+    report = _registry_run(root, url, store, auth_file, timeout, push=False)
+    _report(report.findings, fmt, fail_on)
 
 
 @registry.command("serve")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,29 @@ class GoPackageSettings:
     override_where: str = "[tool.contracts] go_package_override"
 
 
+SUBJECT_STRATEGIES = ("file", "record")
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """[tool.contracts.registry]: the schema registry that `contracts registry push`,
+    `registry check` and `contracts check` talk to, and how subjects are named.
+
+    `url` or `store` (a SQLite file, workspace-relative), never both; credentials never
+    live here (they come from the environment or a file, see compat_checks/registry/auth.py).
+    """
+
+    url: str | None = None
+    store: Path | None = None
+    # "file": a file's subject is its import path (fleet/tasks/v1/envelope.proto);
+    # "record": one subject per top-level message, by full name (fleet.tasks.v1.TaskEnvelope).
+    subject_strategy: str = "file"
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None or self.store is not None
+
+
 @dataclass(frozen=True)
 class Settings:
     go_module: str | None = None
@@ -55,6 +79,7 @@ class Settings:
     # Folder of templates overriding the built-in ones by relative name.
     templates: Path | None = None
     lint: LintSettings = field(default_factory=LintSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
     file: Path | None = None
     raw: str = ""
 
@@ -77,10 +102,18 @@ class Settings:
         return 1
 
 
-_TOP_KEYS = {"go_module", "go_package_prefix", "go_package_override", "templates", "lint"}
+_TOP_KEYS = {
+    "go_module",
+    "go_package_prefix",
+    "go_package_override",
+    "templates",
+    "lint",
+    "registry",
+}
 # A go_package value: an import path, optionally `;` and a Go package name.
 _GO_PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LINT_KEYS = {"disable", "severity", "ignore", "json_packages"}
+_REGISTRY_KEYS = {"url", "store", "subject_strategy"}
 
 
 def is_go_module_path(value: str) -> bool:
@@ -115,11 +148,13 @@ def load(pyproject: Path) -> Settings:
     templates = _templates(section.get("templates"), pyproject.parent, probe)
     lint = _lint(section.get("lint", {}), probe)
     go_package = _go_package(section, go_module, probe)
+    registry = _registry(section.get("registry", {}), pyproject.parent, probe)
     return Settings(
         go_module=go_module,
         go_package=go_package,
         templates=templates,
         lint=lint,
+        registry=registry,
         file=pyproject,
         raw=text,
     )
@@ -216,6 +251,47 @@ def _lint(raw: Any, probe: Settings) -> LintSettings:
         if json_packages is None
         else tuple(_str_list(json_packages, "json_packages", probe)),
     )
+
+
+def _registry(raw: Any, root: Path, probe: Settings) -> RegistrySettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{probe.where('registry')}: [tool.contracts.registry] must be a table")
+    _reject_unknown(raw, _REGISTRY_KEYS, "[tool.contracts.registry]", probe)
+    for key in _REGISTRY_KEYS:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{probe.where(key)}: registry {key} must be a non-empty string")
+    url, store = raw.get("url"), raw.get("store")
+    if url is not None and store is not None:
+        raise ConfigError(
+            f"{probe.where('store')}: [tool.contracts.registry] sets both url and store; "
+            "set one (a registry's URL, or the SQLite file of a store to use directly)"
+        )
+    strategy = raw.get("subject_strategy", "file")
+    if strategy not in SUBJECT_STRATEGIES:
+        raise ConfigError(
+            f"{probe.where('subject_strategy')}: subject_strategy {strategy!r} in "
+            f"[tool.contracts.registry] is not supported; use one of: {', '.join(SUBJECT_STRATEGIES)}"
+        )
+    if url is not None and (problem := registry_url_problem(url)):
+        raise ConfigError(f"{probe.where('url')}: registry url {url!r} {problem}")
+    return RegistrySettings(
+        url=url, store=None if store is None else (root / store), subject_strategy=strategy
+    )
+
+
+def registry_url_problem(url: str) -> str | None:
+    """Why a registry URL is refused, or None. Credentials in it are refused: a URL is
+    written in config files and command lines, which others can read."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return (
+            "holds credentials; give them in CONTRACTS_REGISTRY_USER_INFO, "
+            "CONTRACTS_REGISTRY_TOKEN or an auth file instead"
+        )
+    return None
 
 
 def _str_list(value: Any, key: str, probe: Settings) -> list[str]:

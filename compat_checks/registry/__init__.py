@@ -4,6 +4,11 @@
 embedded SQLite store; `compiler.py` turns schema text into descriptors;
 `service.py` the registry's rules over a store; `app.py` the HTTP API;
 `server.py` runs it on uvicorn.
+
+The toolchain's side: `client.py` a client of the REST API (stdlib HTTP, with
+timeouts) and `auth.py` its credentials; `targets.py` a registry at a URL or a
+store used directly, behind one interface; `subjects.py` the subject naming
+strategies; `sync.py` `contracts registry check` and `push` over a workspace.
 """
 
 from .errors import RegistryError

@@ -27,7 +27,7 @@ from .errors import invalid_schema
 
 # Well-known types ship with protoc; a client's copy of them (in a reference's set)
 # is left out so protoc never sees two versions of one file.
-_BUILTIN_PREFIX = "google/protobuf/"
+WELL_KNOWN_PREFIX = "google/protobuf/"
 _PROTOC_TIMEOUT_S = 60
 ROOT_NAME = "schema.proto"
 
@@ -57,7 +57,7 @@ def compile_schema(
     text: str, dependencies: Iterable[descriptor_pb2.FileDescriptorProto]
 ) -> tuple[str, descriptor_pb2.FileDescriptorSet]:
     """The root file's name and the compiled set (the root and everything it imports)."""
-    deps = {d.name: d for d in dependencies if not d.name.startswith(_BUILTIN_PREFIX)}
+    deps = {d.name: d for d in dependencies if not d.name.startswith(WELL_KNOWN_PREFIX)}
     serialized = decode_serialized(text)
     with tempfile.TemporaryDirectory(prefix="registry-protoc-") as tmp:
         folder = Path(tmp)
