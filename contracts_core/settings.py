@@ -274,23 +274,24 @@ def _registry(raw: Any, root: Path, probe: Settings) -> RegistrySettings:
             f"[tool.contracts.registry] is not supported; use one of: {', '.join(SUBJECT_STRATEGIES)}"
         )
     if url is not None and (problem := registry_url_problem(url)):
-        raise ConfigError(f"{probe.where('url')}: registry url {url!r} {problem}")
+        raise ConfigError(f"{probe.where('url')}: registry url {problem}")
     return RegistrySettings(
         url=url, store=None if store is None else (root / store), subject_strategy=strategy
     )
 
 
 def registry_url_problem(url: str) -> str | None:
-    """Why a registry URL is refused, or None. Credentials in it are refused: a URL is
-    written in config files and command lines, which others can read."""
+    """Why a registry URL is refused, or None. Credentials in it are refused, and not
+    repeated: a URL is written in config files and command lines, which others read."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http:// or https:// URL with a host"
     if parts.username is not None or parts.password is not None:
+        shown = parts._replace(netloc=f"***@{parts.netloc.rpartition('@')[2]}").geturl()
         return (
-            "holds credentials; give them in CONTRACTS_REGISTRY_USER_INFO, "
+            f"{shown!r} holds credentials; give them in CONTRACTS_REGISTRY_USER_INFO, "
             "CONTRACTS_REGISTRY_TOKEN or an auth file instead"
         )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL with a host"
     return None
 
 

@@ -126,7 +126,7 @@ def connect(
         return None
     problem = registry_url_problem(url)
     if problem:
-        raise UsageError(f"registry URL {url!r} {problem}")
+        raise UsageError(f"registry URL {problem}")
     return UrlTarget(RegistryClient(url, credentials(auth_file), timeout))
 
 
@@ -136,7 +136,7 @@ _MESSAGE = re.compile(
     r"^(?P<rule>[A-Z][A-Z0-9_]*): (?P<message>.*) \((?P<file>[^()]*):(?P<line>\d+):(?P<column>\d+)\)$",
     re.DOTALL,
 )
-_PATH = re.compile(r"(#/[^\s,:;]*)")
+_PATH = re.compile(r"(#/[^\s,:;})]*)")
 _VIOLATES = re.compile(r"\(violates ([A-Z_, ]+)\)")
 _KNOWN = {t.value for t in DifferenceType}
 
