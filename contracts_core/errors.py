@@ -36,12 +36,15 @@ _MEANINGS = {
     ExitCode.FINDINGS: (
         "findings",
         "findings (`doctor`: a tool problem; `gen --check`: drift; `new service --update`: "
-        "merge conflicts)",
+        "merge conflicts; `registry check` and `push`: an incompatible subject, and push then "
+        "registers nothing)",
     ),
     ExitCode.USAGE: (
         "usage/config/tool error",
         "usage, configuration or tool error; for `gen` also a template error, a Go name "
-        "collision or an output folder that cannot be written (nothing is written)",
+        "collision or an output folder that cannot be written (nothing is written); for "
+        "`registry` and `check` also a schema registry that cannot be reached or refuses the "
+        "credentials (the message names its URL)",
     ),
     ExitCode.COMPILE: (
         "contracts do not compile",
