@@ -26,12 +26,12 @@ from google.protobuf import descriptor_pb2
 
 from contracts_core.errors import UsageError
 from contracts_core.image import Image
+from contracts_core.settings import SUBJECT_STRATEGIES
 
 from .compiler import WELL_KNOWN_PREFIX
 from .model import PROTOBUF
 
-FILE = "file"
-RECORD = "record"
+FILE, RECORD = SUBJECT_STRATEGIES  # as [tool.contracts.registry] subject_strategy spells them
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def is_well_known(name: str) -> bool:
 
 def plan(image: Image, strategy: str) -> list[Entry]:
     """Every subject to register, imports first (the image lists files that way)."""
-    if strategy not in (FILE, RECORD):
+    if strategy not in SUBJECT_STRATEGIES:
         raise UsageError(f"unknown subject strategy {strategy!r}; use {FILE} or {RECORD}")
     files = image.files
     needed: set[str] = set()
