@@ -372,3 +372,46 @@ def test_a_verbose_message_reads_back_as_its_finding(compiler: Compiler) -> None
     # Another registry's wording keeps its text and the difference type it names.
     foreign = parse_message("Incompatibility{type:FIELD_KIND_CHANGED, location:#/Order/1}")
     assert (foreign.rule, foreign.path) == ("FIELD_KIND_CHANGED", "#/Order/1")
+
+
+def test_files_that_need_an_import_not_yet_registered_wait_for_the_push(tmp_path: Path) -> None:
+    root = copy_repo_workspace(tmp_path / "ws")
+    store = str(tmp_path / "store.db")
+    assert run_contracts("registry", "push", "--store", store, cwd=root).code == 0
+    # The envelope now uses a message that only the working tree's payloads file has.
+    with (root / "contracts" / PAYLOADS).open("a") as f:
+        f.write("\nmessage ExtraTask {\n  string name = 1;\n}\n")
+    with (root / "contracts" / ENVELOPE).open("a") as f:
+        f.write("\nmessage ExtraEnvelope {\n  ExtraTask task = 1;\n}\n")
+    # And the service imports a file the registry has never seen.
+    (root / "contracts/fleet/tasks/v1/labels.proto").write_text(
+        'syntax = "proto3";\npackage fleet.tasks.v1;\n\nmessage Labels {\n  string team = 1;\n}\n'
+    )
+    _edit(root, SERVICE, 'import "fleet/tasks/v1/envelope.proto";', (
+        'import "fleet/tasks/v1/envelope.proto";\nimport "fleet/tasks/v1/labels.proto";'
+    ))  # fmt: skip
+    checked = run_contracts("registry", "check", "--store", store, cwd=root)
+    assert (checked.code, checked.stdout) == (0, ""), checked.stderr
+    assert f"{PAYLOADS}: compatible (BACKWARD)" in checked.stderr
+    assert (
+        f"{ENVELOPE}: not checked (BACKWARD; it compiles only with its imports as they are now"
+        in (checked.stderr)
+    )
+    assert "fleet/tasks/v1/labels.proto: new" in checked.stderr
+    assert (
+        f"{SERVICE}: not checked (imports fleet/tasks/v1/labels.proto, which the registry does "
+        "not hold yet)"
+    ) in checked.stderr
+
+    pushed = run_contracts("registry", "push", "--store", store, cwd=root)
+    assert pushed.code == 0, pushed.stderr
+    for subject, version in ((PAYLOADS, 2), (ENVELOPE, 2), ("fleet/tasks/v1/labels.proto", 1)):
+        assert (
+            f"{subject}: registered (" in pushed.stdout
+            and f"version {version}, id" in (pushed.stdout.split(f"{subject}: ")[1].splitlines()[0])
+        )
+    [*_, service] = SQLiteStore(Path(store)).versions(SERVICE, deleted=False)
+    assert {r.name: r.version for r in service.schema.references} == {
+        ENVELOPE: 2,
+        "fleet/tasks/v1/labels.proto": 1,
+    }
