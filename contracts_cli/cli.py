@@ -349,10 +349,10 @@ def registry() -> None:
 
     push and check talk to --url, or use a --store file directly; without either, to
     [tool.contracts.registry] url or store in pyproject.toml. Credentials come from
-    the environment or a file, never the command line: CONTRACTS_REGISTRY_USER_INFO=
-    USER:PASSWORD (basic auth), CONTRACTS_REGISTRY_TOKEN=TOKEN (bearer), or
-    CONTRACTS_REGISTRY_AUTH_FILE / --auth-file naming a file whose first line is
-    USER:PASSWORD or `Bearer TOKEN`.
+    the environment or a file, never the command line: CONTRACTS_REGISTRY_USER_INFO
+    (USER:PASSWORD, basic auth), CONTRACTS_REGISTRY_TOKEN (a bearer token), or
+    CONTRACTS_REGISTRY_AUTH_FILE or --auth-file (a file whose first line is
+    USER:PASSWORD or `Bearer TOKEN`).
     """
 
 
@@ -382,7 +382,6 @@ def _registry_options(func: F) -> F:
                 type=click.FloatRange(min=0, min_open=True),
                 help="Seconds to wait for each answer of the registry.",
             ),
-            format_option,
         ]
     ):
         func = option(func)
@@ -410,6 +409,15 @@ def _registry_run(
 
 @registry.command("push")
 @_registry_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: one line per subject; json: a list of subjects (subject, file, status, "
+    "version, id); github: as text. A refusal lists its findings in this format.",
+)
 @_handle_errors
 def registry_push(
     root: Path | None,
@@ -444,6 +452,7 @@ def registry_push(
 
 @registry.command("check")
 @_registry_options
+@format_option
 @fail_on_option
 @_handle_errors
 def registry_check(

@@ -393,10 +393,8 @@ def test_files_that_need_an_import_not_yet_registered_wait_for_the_push(tmp_path
     checked = run_contracts("registry", "check", "--store", store, cwd=root)
     assert (checked.code, checked.stdout) == (0, ""), checked.stderr
     assert f"{PAYLOADS}: compatible (BACKWARD)" in checked.stderr
-    assert (
-        f"{ENVELOPE}: not checked (BACKWARD; it compiles only with its imports as they are now"
-        in (checked.stderr)
-    )
+    waits = f"{ENVELOPE}: not checked (BACKWARD; it compiles only with its imports as they are now"
+    assert waits in checked.stderr
     assert "fleet/tasks/v1/labels.proto: new" in checked.stderr
     assert (
         f"{SERVICE}: not checked (imports fleet/tasks/v1/labels.proto, which the registry does "
