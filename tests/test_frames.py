@@ -190,6 +190,17 @@ def test_go_reads_python_vectors_and_python_reads_go_ones(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     passed = {line.split()[2] for line in result.stdout.splitlines() if "--- PASS" in line}
     assert {"TestIndexesAndBytes", "TestDecodeErrors", "TestWrongTypeNamesBoth"} <= passed
+    # runtime/go/registry: the client and typed frames against a registry it starts.
+    assert {
+        "TestClientReads",
+        "TestCacheBound",
+        "TestErrorsNameTheURL",
+        "TestAuthAndTimeout",
+        "TestSubjectNames",
+        "TestDecodeRefusesAnotherType",
+        "TestAnotherTypePassesOnlyWhenCompatible",
+        "TestUseLatestAndLookupNeverRegister",
+    } <= passed
     resolver = schema_ids().get
     samples = vectors()
     for v in samples:
