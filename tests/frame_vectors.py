@@ -92,6 +92,7 @@ def write(folder: Path) -> None:
                 "file": v.file.name,
                 "schema_id": v.schema_id,
                 "indexes": list(frames.message_indexes(v.message.DESCRIPTOR)),
+                "has_map": has_map(v.message.DESCRIPTOR),
             }
         )
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
