@@ -242,6 +242,12 @@ def test_decoder_refuses_another_type_naming_id_subject_and_types(
     assert "'traces-value' version 1" in str(err)
     assert "sits elsewhere in its file (path [0], the frame's [1])" in str(err)
 
+    # Confluent's deprecated index format (plain varints), agreed on both sides.
+    deprecated = RegistryFrames(_client(server), zigzag=False)
+    old_format = deprecated.encode(envelope_pb2.TraceContext(traceparent="00-ab"), "traces")
+    assert old_format == frame[:5] + b"\x01\x01" + frame[7:] and frame[5:7] == b"\x02\x02"
+    assert deprecated.decode(old_format, envelope_pb2.TraceContext).traceparent == "00-ab"
+
     unknown = frames.encode(b"", 4_000_000, [0])
     with pytest.raises(frames.UnknownSchemaIdError) as missing:
         codec.decode(unknown, envelope_pb2.TaskEnvelope)

@@ -69,7 +69,9 @@ func startRegistry() (string, error) {
 		return "", err
 	}
 	server = exec.Command(bin, "registry", "serve", "--port", fmt.Sprint(port), "--store", filepath.Join(store, "store.db"))
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed by TestMain; and killed with the test binary
+	// if that dies first (a -timeout panic skips TestMain's cleanup).
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	server.Stderr = os.Stderr
 	if err := server.Start(); err != nil {
 		return "", fmt.Errorf("start %s (run scripts/setup.sh, or set CONTRACTS_BIN): %w", bin, err)
