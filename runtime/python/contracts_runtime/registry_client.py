@@ -160,7 +160,7 @@ class RegistryClient:
         self.cache_size = cache_size
         self._schemas: LruCache[tuple[int, bool], RegisteredSchema] = LruCache(cache_size)
         self._files: LruCache[int, descriptor_pb2.FileDescriptorProto] = LruCache(cache_size)
-        self._ids: LruCache[tuple[str, str, bool], SubjectVersion] = LruCache(cache_size)
+        self._ids: LruCache[tuple[str, str], SubjectVersion] = LruCache(cache_size)
         self._uses: LruCache[int, tuple[SubjectVersion, ...]] = LruCache(cache_size, ttl)
         self._latest: LruCache[str, SubjectVersion] = LruCache(cache_size, ttl)
         self._levels: LruCache[str, str] = LruCache(cache_size, ttl)
@@ -237,7 +237,7 @@ class RegistryClient:
     # Registering and checking.
     def register(self, subject: str, schema: SchemaText) -> int:
         """The id of a schema under a subject, registering it when it is new."""
-        key = (subject, schema.fingerprint, True)
+        key = (subject, schema.fingerprint)
         cached = self._ids.get(key)
         if cached is not None:
             return cached.schema_id
@@ -253,7 +253,7 @@ class RegistryClient:
 
     def lookup(self, subject: str, schema: SchemaText) -> SubjectVersion:
         """The version of a subject that holds exactly this schema (NotFoundError if none)."""
-        key = (subject, schema.fingerprint, True)
+        key = (subject, schema.fingerprint)
         cached = self._ids.get(key)
         if cached is None:
             cached = self._version(f"/subjects/{_quote(subject)}", schema.body())
@@ -337,14 +337,15 @@ class RegistryClient:
 def _refusal(method: str, url: str, err: urllib.error.HTTPError) -> RegistryError:
     text = err.read().decode("utf-8", errors="replace")
     code: int | None = None
-    detail = text.strip()[:300] or err.reason
+    detail = text.strip()[:300] or str(err.reason)
     try:
         body = json.loads(text)
-        if isinstance(body, Mapping):
-            code = body.get("error_code") if isinstance(body.get("error_code"), int) else None
-            detail = str(body.get("message", detail))
     except ValueError:
-        pass
+        body = None
+    if isinstance(body, Mapping):  # Confluent's {"error_code": ..., "message": ...}
+        if isinstance(body.get("error_code"), int):
+            code = body["error_code"]
+        detail = str(body.get("message", detail))
     kind = NotFoundError if err.code == 404 else RegistryError
     what = f" (error code {code})" if code is not None else ""
     return kind(f"{method} {url}: HTTP {err.code}{what}: {detail}", url, err.code, code)
