@@ -17,7 +17,7 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
 stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py
-  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum)
+  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum tests/confluent_go/go.sum)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -63,6 +63,10 @@ done < <(.venv/bin/python -c 'from contracts_core import tools; print("\n".join(
 
 # The Go runtime module's dependencies (tests/test_frames.py vets and tests it).
 (cd runtime/go && GOFLAGS=-mod=readonly go mod download)
+# confluent-kafka-go's serde for tests/test_confluent_go.py (its own module, so the
+# runtime's dependencies stay small). It links the librdkafka the module ships, so the
+# test builds it with cgo (gcc); no system librdkafka and no Kafka broker are needed.
+(cd tests/confluent_go && GOFLAGS=-mod=readonly go mod download)
 
 echo "$stamp" > .venv/.setup-stamp
 .venv/bin/contracts doctor >&2

@@ -92,9 +92,24 @@ def write(folder: Path) -> None:
                 "file": v.file.name,
                 "schema_id": v.schema_id,
                 "indexes": list(frames.message_indexes(v.message.DESCRIPTOR)),
+                "has_map": has_map(v.message.DESCRIPTOR),
             }
         )
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def has_map(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message holds a map anywhere: its bytes then depend on map order."""
+    if descriptor.full_name in seen:
+        return False
+    for field in descriptor.fields:
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            return True
+        if has_map(field.message_type, seen | {descriptor.full_name}):
+            return True
+    return False
 
 
 def _synthetic(oneof: object) -> bool:

@@ -17,7 +17,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import REPO, run_bounded, run_go
 from contracts_runtime import frames
 from fleet.tasks.v1 import envelope_pb2
-from frame_vectors import VECTORS, Vector, schema_ids, vectors, write
+from frame_vectors import VECTORS, Vector, has_map, schema_ids, vectors, write
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message_factory import GetMessageClass
@@ -190,6 +190,17 @@ def test_go_reads_python_vectors_and_python_reads_go_ones(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     passed = {line.split()[2] for line in result.stdout.splitlines() if "--- PASS" in line}
     assert {"TestIndexesAndBytes", "TestDecodeErrors", "TestWrongTypeNamesBoth"} <= passed
+    # runtime/go/registry: the client and typed frames against a registry it starts.
+    assert {
+        "TestClientReads",
+        "TestCacheBound",
+        "TestErrorsNameTheURL",
+        "TestAuthAndTimeout",
+        "TestSubjectNames",
+        "TestDecodeRefusesAnotherType",
+        "TestAnotherTypePassesOnlyWhenCompatible",
+        "TestUseLatestAndLookupNeverRegister",
+    } <= passed
     resolver = schema_ids().get
     samples = vectors()
     for v in samples:
@@ -227,7 +238,7 @@ def test_confluent_serializer_writes_our_bytes(v: Vector) -> None:
         ours[: len(ours) - len(message.SerializeToString(deterministic=True))]
         == theirs[: len(theirs) - len(message.SerializeToString())]
     )
-    if not _has_map(v.message.DESCRIPTOR):
+    if not has_map(v.message.DESCRIPTOR):
         assert ours == theirs
     assert deserializer(ours, ctx) == v.message
     file = v.message.DESCRIPTOR.file
@@ -267,19 +278,6 @@ def test_confluent_deprecated_format_is_refused_and_its_varints_match() -> None:
             ours = frames.encode(b"", 1, path, zigzag=zigzag)[frames.HEADER_SIZE :]
             assert ours == buf.getvalue(), (path, zigzag)
             assert SchemaId._read_index_array(io.BytesIO(ours), zigzag=zigzag) == path
-
-
-def _has_map(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
-    if descriptor.full_name in seen:
-        return False
-    for field in descriptor.fields:
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            return True
-        if _has_map(field.message_type, seen | {descriptor.full_name}):
-            return True
-    return False
 
 
 def test_generated_go_never_imports_the_runtime() -> None:

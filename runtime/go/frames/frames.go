@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 const (
@@ -47,7 +49,9 @@ type Error struct {
 	HasID    bool
 	// Expected and Actual are the full message names of an ErrWrongType.
 	Expected, Actual string
-	Detail           string
+	// Subjects are the registry subjects holding the id, when a registry was asked.
+	Subjects []string
+	Detail   string
 }
 
 func (e *Error) Error() string {
@@ -169,6 +173,31 @@ func MessageAt(fd protoreflect.FileDescriptor, indexes []int, schemaID uint32) (
 		level = md.Messages()
 	}
 	return md, nil
+}
+
+// MessageNameAt is the full name of the message at an index path of a file,
+// from its descriptor proto (what a registry serves for an id).
+func MessageNameAt(fd *descriptorpb.FileDescriptorProto, indexes []int, schemaID uint32) (string, error) {
+	level := fd.GetMessageType()
+	names := []string{}
+	if fd.GetPackage() != "" {
+		names = append(names, fd.GetPackage())
+	}
+	prefix := len(names)
+	for depth, index := range indexes {
+		if index < 0 || index >= len(level) {
+			where := "top level"
+			if len(names) > prefix {
+				where = strings.Join(names[prefix:], ".")
+			}
+			return "", &Error{Kind: ErrIndexOutOfRange, SchemaID: schemaID, HasID: true, Detail: fmt.Sprintf(
+				"message index %d at depth %d of %v is out of range: %s has %d message(s) at %s",
+				index, depth, indexes, fd.GetName(), len(level), where)}
+		}
+		names = append(names, level[index].GetName())
+		level = level[index].GetNestedType()
+	}
+	return strings.Join(names, "."), nil
 }
 
 // Resolver returns the .proto file registered under a schema id, or nil when

@@ -64,12 +64,21 @@ class UnknownSchemaIdError(FrameError):
 
 
 class WrongMessageTypeError(FrameError):
-    """The frame holds another message type than the consumer expects."""
+    """The frame holds another message type than the consumer expects (and, read through
+    a registry, one not compatible with it under the subject's mode)."""
 
-    def __init__(self, message: str, schema_id: int, expected: str, actual: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        schema_id: int,
+        expected: str,
+        actual: str,
+        subjects: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message, schema_id)
         self.expected = expected
         self.actual = actual
+        self.subjects = subjects
 
 
 class PayloadDecodeError(FrameError):
@@ -150,7 +159,14 @@ def message_indexes(descriptor: Descriptor) -> tuple[int, ...]:
 
 def message_name_at(file: FileDescriptor, indexes: Sequence[int], schema_id: int) -> str:
     """The full name of the message at an index path of a file."""
-    proto = _file_proto(file)
+    return message_name_in(_file_proto(file), indexes, schema_id)
+
+
+def message_name_in(
+    proto: descriptor_pb2.FileDescriptorProto, indexes: Sequence[int], schema_id: int
+) -> str:
+    """The full name of the message at an index path of a file, from its descriptor proto
+    (what a registry serves for an id)."""
     level = list(proto.message_type)
     names = [proto.package] if proto.package else []
     for depth, index in enumerate(indexes):
@@ -158,7 +174,7 @@ def message_name_at(file: FileDescriptor, indexes: Sequence[int], schema_id: int
             where = ".".join(names[1 if proto.package else 0 :]) or "top level"
             raise IndexOutOfRangeError(
                 f"schema id {schema_id}: message index {index} at depth {depth} of "
-                f"{list(indexes)} is out of range: {file.name} has {len(level)} "
+                f"{list(indexes)} is out of range: {proto.name} has {len(level)} "
                 f"message(s) at {where}",
                 schema_id,
             )

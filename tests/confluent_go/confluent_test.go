@@ -1,0 +1,201 @@
+package confluentgo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde/protobuf"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	_ "github.com/fleet-platform/contracts/generated/go/fleet/adapter/v1"
+	_ "github.com/fleet-platform/contracts/generated/go/fleet/inference/v1"
+	_ "github.com/fleet-platform/contracts/generated/go/fleet/tasks/v1"
+	"github.com/fleet-platform/contracts/runtime/go/frames"
+	"github.com/fleet-platform/contracts/runtime/go/registry"
+)
+
+type vector struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	HasMap  bool   `json:"has_map"`
+}
+
+// samples are the golden vectors (tests/fixtures/frames/vectors, or
+// $FRAMES_VECTORS): every message of the contracts, read from its JSON.
+func samples(t testing.TB) ([]vector, map[string]proto.Message) {
+	t.Helper()
+	dir := os.Getenv("FRAMES_VECTORS")
+	if dir == "" {
+		dir = filepath.Join("..", "fixtures", "frames", "vectors")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest []vector
+	if err := json.Unmarshal(raw, &manifest); err != nil || len(manifest) == 0 {
+		t.Fatalf("manifest: %v (%d vectors)", err, len(manifest))
+	}
+	messages := map[string]proto.Message{}
+	for _, v := range manifest {
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(v.Message))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(filepath.Join(dir, v.Name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := mt.New().Interface()
+		if err := protojson.Unmarshal(text, m); err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		messages[v.Name] = m
+	}
+	return manifest, messages
+}
+
+func confluentSerde(t testing.TB, url string) (*protobuf.Serializer, *protobuf.Deserializer) {
+	t.Helper()
+	client, err := schemaregistry.NewClient(schemaregistry.NewConfig(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ser, err := protobuf.NewSerializer(client, serde.ValueSerde, protobuf.NewSerializerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deser, err := protobuf.NewDeserializer(client, serde.ValueSerde, protobuf.NewDeserializerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ser, deser
+}
+
+// sameFrame checks that our frame of m under the id confluent-kafka-go wrote
+// is its frame byte for byte; with a map, whose entries Go writes in random
+// order, the header must match and the message bytes read back equal.
+func sameFrame(t *testing.T, v vector, m proto.Message, theirs []byte) {
+	t.Helper()
+	parts, err := frames.Decode(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := frames.EncodeMessage(m, parts.SchemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.HasMap {
+		if !bytes.Equal(ours, theirs) {
+			t.Fatalf("%s:\n ours            %x\n confluent-go    %x", v.Name, ours, theirs)
+		}
+		return
+	}
+	header := len(theirs) - len(parts.Payload)
+	if !bytes.Equal(ours[:header], theirs[:header]) {
+		t.Fatalf("%s: headers differ: %x, %x", v.Name, ours[:header], theirs[:header])
+	}
+	back := m.ProtoReflect().New().Interface()
+	if err := proto.Unmarshal(parts.Payload, back); err != nil || !proto.Equal(back, m) {
+		t.Fatalf("%s: %v", v.Name, err)
+	}
+}
+
+// With confluent-kafka-go's in-process mock registry: its serializer writes
+// our frames for every contract message, its deserializer reads ours.
+func TestOurFramesAreConfluentGoFrames(t *testing.T) {
+	manifest, messages := samples(t)
+	ser, deser := confluentSerde(t, "mock://frames")
+	for _, v := range manifest {
+		m := messages[v.Name]
+		topic := "mock-" + string(m.ProtoReflect().Descriptor().FullName())
+		theirs, err := ser.Serialize(topic, m)
+		if err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		sameFrame(t, v, m, theirs)
+		parts, _ := frames.Decode(theirs)
+		ours, _ := frames.EncodeMessage(m, parts.SchemaID)
+		back := m.ProtoReflect().New().Interface()
+		if err := deser.DeserializeInto(topic, ours, back); err != nil || !proto.Equal(back, m) {
+			t.Fatalf("%s: confluent-go reads ours: %v", v.Name, err)
+		}
+	}
+}
+
+// Against our registry ($REGISTRY_URL), driven by tests/test_confluent_go.py:
+// confluent-kafka-go registers and serializes every contract message (our Go
+// frames equal its bytes; our Frames with UseLatest find its id), reads what
+// confluent-kafka's Python serializer and our Python runtime wrote
+// ($FRAMES_PY/<name>.bin), and writes its frames and ours to $FRAMES_OUT for
+// Python to read.
+func TestConfluentGoAgainstOurRegistry(t *testing.T) {
+	url, pyDir, out := os.Getenv("REGISTRY_URL"), os.Getenv("FRAMES_PY"), os.Getenv("FRAMES_OUT")
+	if url == "" || pyDir == "" || out == "" {
+		t.Skip("needs REGISTRY_URL, FRAMES_PY and FRAMES_OUT: run through tests/test_confluent_go.py")
+	}
+	ctx := context.Background()
+	manifest, messages := samples(t)
+	ser, deser := confluentSerde(t, url)
+	client, err := registry.New(registry.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := registry.NewFrames(client, registry.FramesOptions{IDChoice: registry.UseLatest})
+	ours := registry.NewFrames(client, registry.FramesOptions{Strategy: registry.RecordName})
+	for _, v := range manifest {
+		t.Run(v.Name, func(t *testing.T) {
+			m := messages[v.Name]
+			name := string(m.ProtoReflect().Descriptor().FullName())
+			topic := "go-" + name
+			theirs, err := ser.Serialize(topic, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameFrame(t, v, m, theirs)
+			if !v.HasMap {
+				if mine, err := latest.Encode(ctx, topic, m); err != nil || !bytes.Equal(mine, theirs) {
+					t.Fatalf("our Frames with UseLatest: %x, %v", mine, err)
+				}
+			}
+			back := m.ProtoReflect().New().Interface()
+			if err := ours.Decode(ctx, topic, theirs, back); err != nil || !proto.Equal(back, m) {
+				t.Fatalf("our Frames read confluent-go's frame: %v", err)
+			}
+			mine, err := ours.Encode(ctx, "", m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for file, frame := range map[string][]byte{v.Name + ".bin": theirs, "ours-" + v.Name + ".bin": mine} {
+				if err := os.WriteFile(filepath.Join(out, file), frame, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, prefix := range []string{"", "ours-"} {
+				frame, err := os.ReadFile(filepath.Join(pyDir, prefix+v.Name+".bin"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fromConfluent := m.ProtoReflect().New().Interface()
+				if prefix == "" { // registered as .proto text, which confluent-go parses
+					if err := deser.DeserializeInto(topic, frame, fromConfluent); err != nil || !proto.Equal(fromConfluent, m) {
+						t.Fatalf("confluent-go reads Python's frame: %v", err)
+					}
+				}
+				fromOurs := m.ProtoReflect().New().Interface()
+				if err := ours.Decode(ctx, "", frame, fromOurs); err != nil || !proto.Equal(fromOurs, m) {
+					t.Fatalf("our Frames read Python's %sframe: %v", prefix, err)
+				}
+			}
+		})
+	}
+}
