@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -80,16 +81,28 @@ _BY_SUBJECT = 'v.subject COLLATE "C"'
 
 
 def redacted(url: str) -> str:
-    """The URL with its password replaced, for messages."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "(an unparsable PostgreSQL URL)"
-    if "password" not in info:
-        return url
-    return psycopg.conninfo.make_conninfo(
-        "", **{k: ("***" if k == "password" else v) for k, v in info.items()}
+    """The URL with its password (in the user part or the query) shown as ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, hosts = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{hosts}"
+    query = "&".join(
+        f"{key}={'***' if key == 'password' else value}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def scrubbed(text: str, url: str) -> str:
+    """`text` (a driver's message, which may quote the URL) without the URL's passwords."""
+    parts = urlsplit(url)
+    secrets = [v for k, v in parse_qsl(parts.query) if k == "password"]
+    if parts.password:
+        secrets += [parts.password, quote(parts.password, safe="")]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class PostgresStore:

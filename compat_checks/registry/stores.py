@@ -34,15 +34,19 @@ def _open_postgres(url: str) -> Store:
     try:
         import psycopg
 
-        from .postgres_store import PostgresStore, redacted
+        from .postgres_store import PostgresStore, redacted, scrubbed
     except ImportError:
         raise UsageError(
             "--store postgresql://...: the PostgreSQL store needs the optional dependencies; "
             "install them with pip install 'fleet-contracts-toolchain[postgresql]'"
         ) from None
     try:
+        shown = redacted(url)
+    except ValueError as exc:  # urllib's parse error quotes no part of the URL
+        raise UsageError(f"--store: not a valid postgresql:// URL: {exc}") from None
+    try:
         return PostgresStore(url)
     except psycopg.Error as exc:
-        # The server's reason, never the password: the URL is shown redacted.
-        reason = str(exc).strip() or type(exc).__name__
-        raise UsageError(f"cannot open the registry store {redacted(url)}: {reason}") from None
+        # The driver's reason, never the password, which its message may quote.
+        reason = scrubbed(str(exc).strip() or type(exc).__name__, url)
+        raise UsageError(f"cannot open the registry store {shown}: {reason}") from None
