@@ -198,3 +198,19 @@ def test_postgresql_tables_of_another_format_are_refused(
         db.execute("UPDATE registry_meta SET value = '99' WHERE key = 'format'")
     refused = run_contracts("registry", "serve", "--store", url, cwd=tmp_path)
     assert refused.code == 2 and "format '99'" in refused.stderr, refused.stderr
+
+
+def test_a_failing_database_answers_confluents_store_error(
+    tmp_path: Path, postgres: PostgresCluster
+) -> None:
+    url = postgres.create_database()
+    with running_registry(url) as server:
+        assert server.request("POST", "/subjects/f-value/versions", proto(V1)).status == 200
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("ALTER TABLE registry_versions RENAME TO registry_versions_gone")
+        failed = server.request("GET", "/subjects/f-value/versions")
+        assert (failed.status, failed.body["error_code"]) == (500, 50001)
+        assert "registry_versions" in failed.body["message"]
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("ALTER TABLE registry_versions_gone RENAME TO registry_versions")
+        assert server.request("GET", "/subjects/f-value/versions").body == [1]
