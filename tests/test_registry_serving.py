@@ -5,7 +5,9 @@ argument's refusals."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from conftest import run_contracts
 from postgres_server import PostgresCluster
-from registry_process import RegistryProcess, running_registry
+from registry_process import STORES, RegistryProcess, new_store, running_registry
 
 V1 = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n  int64 id = 1;\n}\n'
 V2 = V1.replace("int64 id = 1;", "int64 id = 1;\n  string note = 2;")
@@ -200,17 +202,28 @@ def test_postgresql_tables_of_another_format_are_refused(
     assert refused.code == 2 and "format '99'" in refused.stderr, refused.stderr
 
 
-def test_a_failing_database_answers_confluents_store_error(
-    tmp_path: Path, postgres: PostgresCluster
+def alter(store: str, sql: str) -> None:
+    """Run `sql` on a store behind the registry's back."""
+    if store.startswith("postgresql://"):
+        with psycopg.connect(store, autocommit=True) as db:
+            db.execute(sql)
+    else:
+        with contextlib.closing(sqlite3.connect(store)) as lite:
+            lite.execute(sql)
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_failing_store_answers_confluents_store_error(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    url = postgres.create_database()
-    with running_registry(url) as server:
+    store = new_store(kind, tmp_path, request)
+    table = "registry_versions" if kind == "postgresql" else "versions"
+    with running_registry(store) as server:
         assert server.request("POST", "/subjects/f-value/versions", proto(V1)).status == 200
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("ALTER TABLE registry_versions RENAME TO registry_versions_gone")
+        alter(store, f"ALTER TABLE {table} RENAME TO gone")
         failed = server.request("GET", "/subjects/f-value/versions")
-        assert (failed.status, failed.body["error_code"]) == (500, 50001)
-        assert "registry_versions" in failed.body["message"]
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("ALTER TABLE registry_versions_gone RENAME TO registry_versions")
+        assert (failed.status, failed.body["error_code"]) == (500, 50001), failed.text
+        assert "Error in the backend data store" in failed.body["message"]
+        assert table in failed.body["message"]  # the database's own reason
+        alter(store, f"ALTER TABLE gone RENAME TO {table}")
         assert server.request("GET", "/subjects/f-value/versions").body == [1]
