@@ -82,6 +82,8 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v in
   export DEBIAN_FRONTEND=noninteractive
   "${apt[@]}" update -q </dev/null >/dev/null
   "${apt[@]}" install -y -q --no-install-recommends postgresql </dev/null >/dev/null
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+    || die "Debian's postgresql package is installed but /usr/lib/postgresql/*/bin/initdb is missing"
 fi
 
 echo "$stamp" > .venv/.setup-stamp
