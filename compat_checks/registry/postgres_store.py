@@ -26,6 +26,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts_core.errors import UsageError
@@ -37,7 +38,7 @@ from .store import Gate
 FORMAT: Final = "1"
 # Held while creating the tables, so instances starting at once do not race.
 _MIGRATION_LOCK: Final = 0x636F6E7472616374
-_CONNECT_TIMEOUT_S: Final = 10
+_CONNECT_TIMEOUT_S: Final = 10  # unless the URL sets connect_timeout
 _POOL_SIZE: Final = 10
 _POOL_WAIT_S: Final = 30
 
@@ -111,7 +112,9 @@ class PostgresStore:
         psycopg.Error (the server's reason) when the database cannot be used, and
         UsageError for tables another version of the registry wrote."""
         self.url = url
-        with psycopg.connect(url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S) as db:
+        # A connect_timeout in the URL wins over ours.
+        timeout = conninfo_to_dict(url).get("connect_timeout", _CONNECT_TIMEOUT_S)
+        with psycopg.connect(url, autocommit=True, connect_timeout=timeout) as db:
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 db.execute(_SCHEMA)
@@ -132,12 +135,12 @@ class PostgresStore:
             min_size=1,
             max_size=_POOL_SIZE,
             timeout=_POOL_WAIT_S,
-            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
+            kwargs={"autocommit": True, "connect_timeout": timeout},
             # A connection dropped by a database restart is replaced, not handed out.
             check=ConnectionPool.check_connection,
             open=False,
         )
-        self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+        self._pool.open(wait=True, timeout=_POOL_WAIT_S)
 
     def close(self) -> None:
         self._pool.close()
