@@ -13,7 +13,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts_core.errors import UsageError
@@ -23,8 +23,9 @@ REALM = "contracts-registry"
 
 @dataclass(frozen=True)
 class Credentials:
-    users: Mapping[str, str]
-    tokens: tuple[str, ...]
+    # Kept out of repr, so no log line or traceback prints a secret.
+    users: Mapping[str, str] = field(repr=False)
+    tokens: tuple[str, ...] = field(repr=False)
 
     @classmethod
     def load(cls, users_file: Path | None, tokens_file: Path | None) -> Credentials | None:
