@@ -482,8 +482,9 @@ def registry_check(
     "--store",
     "store",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite file of the embedded store (created when missing).",
+    help="A SQLite file path (the embedded store, created when missing) or a "
+    "postgresql://USER@HOST:PORT/DB URL (shared by several instances; the password "
+    "best in PGPASSFILE or ~/.pgpass, not in the URL).",
 )
 @click.option(
     "--max-body-bytes",
@@ -492,9 +493,42 @@ def registry_check(
     type=click.IntRange(1),
     help="Larger request bodies are refused (413).",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Serve reads only; every write is refused (422, error code 42205).",
+)
+@click.option(
+    "--users-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Require HTTP basic auth: one USER:PASSWORD a line.",
+)
+@click.option(
+    "--bearer-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Require a bearer token: one accepted token a line (with --users-file, either works).",
+)
 @_handle_errors
-def registry_serve(host: str, port: int, store: Path, max_body_bytes: int) -> None:
+def registry_serve(
+    host: str,
+    port: int,
+    store: str,
+    max_body_bytes: int,
+    read_only: bool,
+    users_file: Path | None,
+    bearer_token_file: Path | None,
+) -> None:
     """Serve the registry until interrupted."""
     from compat_checks.registry.server import serve
 
-    serve(store, host=host, port=port, max_body=max_body_bytes)
+    serve(
+        store,
+        host=host,
+        port=port,
+        max_body=max_body_bytes,
+        read_only=read_only,
+        users_file=users_file,
+        tokens_file=bearer_token_file,
+    )

@@ -58,7 +58,7 @@ class RegistrySettings:
     `registry check` and `contracts check` talk to, and how subjects are named.
 
     `url` or `store` (a SQLite file, workspace-relative), never both; credentials never
-    live here (they come from the environment or a file, see compat_checks/registry/auth.py).
+    live here (they come from the environment or a file, see compat_checks/registry/client_auth.py).
     """
 
     url: str | None = None

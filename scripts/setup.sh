@@ -3,6 +3,8 @@
 #   - Python 3.11+ dependencies into .venv/ (pyproject.toml pins them exactly)
 #   - buf from the npm package @bufbuild/buf (package-lock.json), linked into
 #     .venv/bin so an activated venv finds the native binary, not the Node shim
+#   - PostgreSQL's server binaries (Debian's `postgresql` package) when missing:
+#     the registry's tests start a throwaway cluster with them
 # Re-running is cheap: nothing is reinstalled unless a pin file changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,7 +30,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
 say "installing Python packages (pinned in pyproject.toml)"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgresql]'
 # The generated stubs are a package of their own (`contracts gen` writes it).
 # compat mode installs a plain path entry, which mypy follows; the default
 # editable mode uses an import hook that type checkers cannot see.
@@ -67,6 +69,26 @@ done < <(.venv/bin/python -c 'from contracts_core import tools; print("\n".join(
 # runtime's dependencies stay small). It links the librdkafka the module ships, so the
 # test builds it with cgo (gcc); no system librdkafka and no Kafka broker are needed.
 (cd tests/confluent_go && GOFLAGS=-mod=readonly go mod download)
+
+# PostgreSQL for the registry store's tests and benchmark (tests/postgres_server.py
+# starts its own cluster from these binaries; no system service is used). Debian's
+# `postgresql` is the release's supported major version; the tests need 13 or newer.
+# Debian's archive keeps only the current minor release, so the package is not
+# pinned to one: the security archive replaces it.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+  say "installing PostgreSQL (Debian's postgresql package)"
+  command -v apt-get >/dev/null || die "PostgreSQL's initdb not found and no apt-get; install PostgreSQL 13 or newer"
+  apt=(apt-get)
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo -n true 2>/dev/null || die "PostgreSQL's initdb not found; run as root or install Debian's postgresql package"
+    apt=(sudo -n apt-get)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${apt[@]}" update -q </dev/null >/dev/null
+  "${apt[@]}" install -y -q --no-install-recommends postgresql </dev/null >/dev/null
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+    || die "Debian's postgresql package is installed but /usr/lib/postgresql/*/bin/initdb is missing"
+fi
 
 echo "$stamp" > .venv/.setup-stamp
 .venv/bin/contracts doctor >&2

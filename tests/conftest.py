@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from compat_schemas import Compiler
+from postgres_server import PostgresCluster, running_postgres
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,6 +161,13 @@ def go_client_fixture(dest: Path) -> Path:
         REPO / "tests/fixtures/go_client", dest, ignore=shutil.ignore_patterns("expected")
     )
     return dest
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the session (tests/postgres_server.py)."""
+    with running_postgres() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """Start `contracts registry serve` as a real process on a free loopback port, talk
-to it over HTTP, and kill its process group after; every wait is bounded."""
+to it over HTTP, and kill its process group after; every wait is bounded.
+`STORES` are the store kinds the registry's suites run against; `new_store`
+gives a test an empty one of a kind."""
 
 from __future__ import annotations
 
@@ -18,10 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CONTRACTS = Path(sys.executable).parent / "contracts"
 START_TIMEOUT_S = 30
 REQUEST_TIMEOUT_S = 60
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+STORES = ("sqlite", "postgresql")
+
+
+def new_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> str:
+    """An empty store of `kind` as `--store` takes it: a SQLite file in `tmp`, or a
+    new database on the session's PostgreSQL cluster (started on first use)."""
+    if kind == "sqlite":
+        return str(tmp / "store.db")
+    assert kind == "postgresql", kind
+    return str(request.getfixturevalue("postgres").create_database())
 
 
 def free_port() -> int:
@@ -38,7 +52,7 @@ class Answer:
 
 
 class RegistryProcess:
-    def __init__(self, store: Path, *args: str) -> None:
+    def __init__(self, store: Path | str, *args: str) -> None:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -87,9 +101,12 @@ class RegistryProcess:
         body: Any = None,
         content_type: str = CONTENT_TYPE,
         raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Answer:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
@@ -105,7 +122,7 @@ class RegistryProcess:
 
 
 @contextlib.contextmanager
-def running_registry(store: Path, *args: str) -> Iterator[RegistryProcess]:
+def running_registry(store: Path | str, *args: str) -> Iterator[RegistryProcess]:
     server = RegistryProcess(store, *args)
     try:
         yield server

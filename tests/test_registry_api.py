@@ -1,4 +1,5 @@
-"""Every endpoint of the registry, against the real server process (uvicorn)."""
+"""Every endpoint of the registry, against the real server process (uvicorn), on each
+store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_contracts
 from google.protobuf import descriptor_pb2
-from registry_process import RegistryProcess, running_registry
+from registry_process import STORES, RegistryProcess, new_store, running_registry
 
 V1 = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n  int64 id = 1;\n}\n'
 V2 = V1.replace("int64 id = 1;", "int64 id = 1;\n  string note = 2;")
@@ -26,9 +27,12 @@ def proto(schema: str, **extra: object) -> dict[str, object]:
     return {"schemaType": "PROTOBUF", "schema": schema, **extra}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    with running_registry(tmp_path_factory.mktemp("registry") / "store.db") as s:
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryProcess]:
+    store = new_store(request.param, tmp_path_factory.mktemp("registry"), request)
+    with running_registry(store) as s:
         yield s
 
 

@@ -1,21 +1,16 @@
 """`contracts registry push` and `registry check`, and `contracts check`'s registry step:
 against a real registry process (`contracts registry serve`), against a store file
-used directly, behind basic and bearer auth, and against addresses where nothing
+used directly, behind the server's basic and bearer auth, and against addresses where nothing
 answers."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import shutil
 import socket
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -254,65 +249,16 @@ def test_an_unreachable_or_silent_registry_is_named(generated: Path, tmp_path: P
     assert "within 1 s" in slow.stderr
 
 
-class _AuthGate(BaseHTTPRequestHandler):
-    """In front of the real registry: forwards requests carrying an accepted
-    Authorization header, answers 401 to others (as a registry behind auth does)."""
-
-    upstream = ""
-    accepted: frozenset[str] = frozenset()
-
-    def _forward(self) -> None:
-        if self.headers.get("Authorization") not in self.accepted:
-            body = json.dumps({"error_code": 401, "message": "Unauthorized"}).encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else None
-        req = urllib.request.Request(self.upstream + self.path, data=data, method=self.command)
-        if self.headers.get("Content-Type"):
-            req.add_header("Content-Type", self.headers["Content-Type"])
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _forward
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _auth_gate(upstream: str, *accepted: str) -> Iterator[str]:
-    handler = type("Gate", (_AuthGate,), {"upstream": upstream, "accepted": frozenset(accepted)})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
-
-
 def test_credentials_from_the_environment_or_a_file_and_refusals_named(tmp_path: Path) -> None:
     root = copy_repo_workspace(tmp_path / "ws")
-    basic = "Basic " + base64.b64encode(b"ci:s3cret").decode()
-    with (
-        running_registry(tmp_path / "registry.db") as server,
-        _auth_gate(server.url, basic, "Bearer tok-123") as url,
-    ):
+    users = tmp_path / "users"
+    users.write_text("ci:s3cret\n")
+    tokens = tmp_path / "tokens"
+    tokens.write_text("tok-123\n")
+    with running_registry(
+        tmp_path / "registry.db", "--users-file", str(users), "--bearer-token-file", str(tokens)
+    ) as server:
+        url = server.url
         bare = run_contracts("registry", "push", "--url", url, cwd=root)
         assert bare.code == 2
         assert f"the schema registry at {url} refused GET /subjects/" in bare.stderr

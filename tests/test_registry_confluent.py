@@ -1,6 +1,6 @@
 """Confluent's own Python client (confluent-kafka from PyPI) against our registry,
 unchanged: references, lookups by id, and a serializer/deserializer round trip of a
-generated message. No Kafka broker: the serde is called directly."""
+generated message, on each store. No Kafka broker: the serde is called directly."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import REPO
 from fleet.tasks.v1 import envelope_pb2, task_payloads_pb2
-from registry_process import RegistryProcess, running_registry
+from registry_process import STORES, RegistryProcess, new_store, running_registry
 
 CONTRACTS = REPO / "contracts"
 PAYLOADS = "fleet/tasks/v1/task_payloads.proto"
 ENVELOPE = "fleet/tasks/v1/envelope.proto"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RegistryProcess]:
-    with running_registry(tmp_path / "store.db") as s:
+@pytest.fixture(params=STORES)
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RegistryProcess]:
+    with running_registry(new_store(request.param, tmp_path, request)) as s:
         yield s
 
 

@@ -1,4 +1,6 @@
-"""The store under concurrent registrations and a server killed mid-stream."""
+"""Each store (SQLite, PostgreSQL) under concurrent registrations, from one registry
+process and from two sharing one PostgreSQL database, and with the server killed
+mid-stream."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from registry_process import Answer, RegistryProcess, running_registry
+import pytest
+from postgres_server import PostgresCluster
+from registry_process import STORES, Answer, RegistryProcess, new_store, running_registry
 
 THREADS = 8
 
@@ -18,8 +22,11 @@ def schema(n: int) -> dict[str, object]:
     return {"schemaType": "PROTOBUF", "schema": text}
 
 
-def test_concurrent_registrations_of_one_new_schema_get_one_id(tmp_path: Path) -> None:
-    with running_registry(tmp_path / "store.db") as server:
+@pytest.mark.parametrize("kind", STORES)
+def test_concurrent_registrations_of_one_new_schema_get_one_id(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with running_registry(new_store(kind, tmp_path, request)) as server:
         barrier = threading.Barrier(THREADS, timeout=30)
 
         def register(_: int) -> Answer:
@@ -45,8 +52,11 @@ def test_concurrent_registrations_of_one_new_schema_get_one_id(tmp_path: Path) -
         assert len({a.body["id"] for a in answers}) == THREADS
 
 
-def test_killed_mid_stream_the_store_keeps_every_acknowledged_id(tmp_path: Path) -> None:
-    store = tmp_path / "store.db"
+@pytest.mark.parametrize("kind", STORES)
+def test_killed_mid_stream_the_store_keeps_every_acknowledged_id(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = new_store(kind, tmp_path, request)
     acknowledged: dict[int, tuple[int, str, int]] = {}  # schema number -> id, subject, version
     lock = threading.Lock()
     stop = threading.Event()
@@ -82,9 +92,10 @@ def test_killed_mid_stream_the_store_keeps_every_acknowledged_id(tmp_path: Path)
         t.join(timeout=30)
     assert len(acknowledged) >= 40
 
-    db = sqlite3.connect(store)
-    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    db.close()
+    if kind == "sqlite":
+        db = sqlite3.connect(store)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
     with running_registry(store) as again:
         for n, (schema_id, subject, version) in acknowledged.items():
             got = again.request("GET", f"/subjects/{subject}/versions/{version}").body
@@ -101,3 +112,64 @@ def test_killed_mid_stream_the_store_keeps_every_acknowledged_id(tmp_path: Path)
         assert sorted(ids) == list(range(1, len(ids) + 1))  # and none lost
         fresh = again.request("POST", "/subjects/after-value/versions", schema(10**6)).body
         assert fresh["id"] > max(ids)  # ids are not reused
+
+
+def test_two_registries_on_one_postgresql_database_share_ids_and_versions(
+    tmp_path: Path, postgres: PostgresCluster
+) -> None:
+    """Two processes behind one address, as a load balancer would spread clients:
+    the same schemas registered through both, under one subject or under many, get
+    one id each; distinct schemas under one subject get versions 1..N with none lost."""
+    store = postgres.create_database()
+    per_server = 12
+    with running_registry(store) as a, running_registry(store) as b:
+        a.request("PUT", "/config/shared-value", {"compatibility": "NONE"})
+        servers = [a, b]
+        barrier = threading.Barrier(THREADS, timeout=30)
+
+        def work(worker: int) -> list[tuple[str, int, Answer]]:
+            server = servers[worker % 2]
+            done = []
+            for i in range(per_server):
+                # Identical schemas from every worker, through both servers at once...
+                barrier.wait()
+                same = server.request("POST", f"/subjects/same-{i}-value/versions", schema(i))
+                done.append((f"same-{i}-value", i, same))
+                # ...and under a subject of this worker's own (one id across subjects)...
+                barrier.wait()
+                copy = server.request(
+                    "POST", f"/subjects/copy-{worker}-{i}-value/versions", schema(500 + i)
+                )
+                done.append((f"copy-{worker}-{i}-value", 500 + i, copy))
+                # ...and, under one subject, a schema only this worker registers.
+                n = 1000 + worker * per_server + i
+                own = server.request("POST", "/subjects/shared-value/versions", schema(n))
+                done.append(("shared-value", n, own))
+            return done
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = [r for rs in pool.map(work, range(THREADS)) for r in rs]
+        assert {answer.status for _, _, answer in results} == {200}
+
+        ids_by_schema: dict[int, set[int]] = {}
+        for _, n, answer in results:
+            ids_by_schema.setdefault(n, set()).add(answer.body["id"])
+        assert all(len(ids) == 1 for ids in ids_by_schema.values())  # one id per schema
+        all_ids = [next(iter(ids)) for ids in ids_by_schema.values()]
+        assert len(set(all_ids)) == len(all_ids)  # no id shared by two schemas
+        assert sorted(all_ids) == list(range(1, len(all_ids) + 1))  # and none skipped
+
+        for i in range(per_server):
+            assert b.request("GET", f"/subjects/same-{i}-value/versions").body == [1]
+        shared = [(n, answer.body) for subject, n, answer in results if subject == "shared-value"]
+        assert sorted(body["version"] for _, body in shared) == list(range(1, len(shared) + 1))
+        assert a.request("GET", "/subjects/shared-value/versions").body == list(
+            range(1, len(shared) + 1)
+        )
+        for n, body in shared:  # each acknowledged version holds that worker's schema
+            stored = b.request("GET", f"/subjects/shared-value/versions/{body['version']}").body
+            assert (stored["id"], stored["schema"]) == (body["id"], schema(n)["schema"])
+
+        # The same schema under another subject, through the other server: the same id.
+        copy = b.request("POST", "/subjects/copy-value/versions", schema(0)).body
+        assert copy["id"] == ids_by_schema[0].pop()

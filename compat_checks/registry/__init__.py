@@ -6,7 +6,7 @@ embedded SQLite store; `compiler.py` turns schema text into descriptors;
 `server.py` runs it on uvicorn.
 
 The toolchain's side: `client.py` a client of the REST API (stdlib HTTP, with
-timeouts) and `auth.py` its credentials; `targets.py` a registry at a URL or a
+timeouts) and `client_auth.py` its credentials; `targets.py` a registry at a URL or a
 store used directly, behind one interface; `subjects.py` the subject naming
 strategies; `sync.py` `contracts registry check` and `push` over a workspace.
 """

@@ -4,7 +4,8 @@ Each handler reads and checks the request (content type, size, JSON), runs the
 registry call in a worker thread (the store and protoc block), and answers
 JSON; every refusal is Confluent's {"error_code", "message"} body. Subjects may
 hold `/` (URL-encoded by clients): the routes take the subject as a path and
-match the fixed tail after it.
+match the fixed tail after it. Optional: credentials every request must carry
+(a 401 otherwise), and read-only serving (every write refused with 42205).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import errors
+from .server_auth import Credentials
 from .errors import RegistryError
 from .model import PROTOBUF, SchemaRecord, SubjectVersion
 from .service import Registry, messages, serialized
@@ -39,6 +44,25 @@ class _Json(JSONResponse):
 
 def _error(exc: RegistryError) -> Response:
     return _Json({"error_code": exc.code, "message": exc.message}, status_code=exc.status)
+
+
+class _RequireCredentials:
+    """Answers 401, with Confluent's error body and a challenge, to any request
+    without admitted credentials; passes the others on."""
+
+    def __init__(self, app: ASGIApp, credentials: Credentials) -> None:
+        self.app = app
+        self.credentials = credentials
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.credentials.admits(
+            Headers(scope=scope).get("authorization")
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = _error(errors.unauthorized())
+        response.headers["WWW-Authenticate"] = self.credentials.challenge()
+        await response(scope, receive, send)
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -61,7 +85,16 @@ def _version_json(v: SubjectVersion, fmt: str | None = None) -> dict[str, Any]:
     )
 
 
-def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+def build_app(
+    registry: Registry,
+    max_body: int = DEFAULT_MAX_BODY,
+    read_only: bool = False,
+    credentials: Credentials | None = None,
+) -> Starlette:
+    def writing(request: Request) -> None:
+        if read_only:
+            raise errors.read_only(request.method, request.url.path)
+
     async def body_of(request: Request) -> object:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in ACCEPTED_TYPES:
@@ -117,6 +150,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def subject_versions(request: Request) -> Response:
         subject = subject_of(request)
         if request.method == "POST":
+            writing(request)
             refuse_normalize(request)
             body = await body_of(request)
             v = await run_in_threadpool(registry.register, subject, body)
@@ -128,6 +162,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def subject_version(request: Request) -> Response:
         subject, version = subject_of(request), str(request.path_params["version"])
         if request.method == "DELETE":
+            writing(request)
             number = await run_in_threadpool(
                 registry.delete_version, subject, version, _flag(request, "permanent")
             )
@@ -150,6 +185,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def subject(request: Request) -> Response:
         name = subject_of(request)
         if request.method == "DELETE":
+            writing(request)
             numbers = await run_in_threadpool(
                 registry.delete_subject, name, _flag(request, "permanent")
             )
@@ -201,6 +237,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     @endpoint
     async def global_config(request: Request) -> Response:
         if request.method == "PUT":
+            writing(request)
             body = await body_of(request)
             mode = await run_in_threadpool(registry.set_config, None, body)
             return _Json({"compatibility": mode.value})
@@ -211,6 +248,7 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def subject_config(request: Request) -> Response:
         name = subject_of(request)
         if request.method == "PUT":
+            writing(request)
             body = await body_of(request)
             mode = await run_in_threadpool(registry.set_config, name, body)
             return _Json({"compatibility": mode.value})
@@ -245,4 +283,9 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
         Route("/config", global_config, methods=["GET", "PUT"]),
         Route(f"/config/{s}", subject_config, methods=["GET", "PUT"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    middleware = [] if credentials is None else [Middleware(_RequireCredentials, credentials)]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={404: not_found, 405: not_allowed},
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from contracts_core.errors import ToolError
 
-from .auth import Credentials
+from .client_auth import Credentials
 from .errors import RegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"

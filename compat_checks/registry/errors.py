@@ -101,3 +101,19 @@ def still_referenced(subject: str, version: int, ids: list[int]) -> RegistryErro
 
 def unsupported(setting: str) -> RegistryError:
     return RegistryError(422, 42299, f"{setting} is not supported by this registry")
+
+
+def read_only(method: str, path: str) -> RegistryError:
+    # Confluent answers writes to a READONLY subject or registry with 42205
+    # (operation not permitted), HTTP 422.
+    return RegistryError(
+        422, 42205, f"The registry is in read-only mode: {method} {path} is not permitted"
+    )
+
+
+def unauthorized() -> RegistryError:
+    return RegistryError(401, 401, "Unauthorized")
+
+
+def store_error(detail: str) -> RegistryError:
+    return RegistryError(500, 50001, f"Error in the backend data store: {detail}")

@@ -1,8 +1,7 @@
-"""Run the registry on uvicorn over the embedded SQLite store."""
+"""Run the registry on uvicorn over the store a `--store` argument names."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import uvicorn
@@ -10,21 +9,30 @@ import uvicorn
 from contracts_core.errors import UsageError
 
 from .app import DEFAULT_MAX_BODY, build_app
+from .server_auth import Credentials
 from .service import Registry
-from .sqlite_store import SQLiteStore
+from .stores import open_store
 
 LOOPBACK = "127.0.0.1"
 
 
 def serve(
-    store_path: Path, host: str = LOOPBACK, port: int = 8081, max_body: int = DEFAULT_MAX_BODY
+    store: str,
+    host: str = LOOPBACK,
+    port: int = 8081,
+    max_body: int = DEFAULT_MAX_BODY,
+    read_only: bool = False,
+    users_file: Path | None = None,
+    tokens_file: Path | None = None,
 ) -> None:
-    """Serve until interrupted. The store file is created when missing."""
-    try:
-        store = SQLiteStore(store_path)
-    except sqlite3.Error as exc:
-        raise UsageError(f"cannot open the registry store {store_path}: {exc}") from None
-    app = build_app(Registry(store), max_body=max_body)
+    """Serve until interrupted. A SQLite store file, or PostgreSQL tables, are
+    created when missing. With a users file and/or a tokens file, every request
+    needs credentials (server_auth.py)."""
+    credentials = Credentials.load(users_file, tokens_file)
+    opened = open_store(store)
+    app = build_app(
+        Registry(opened), max_body=max_body, read_only=read_only, credentials=credentials
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except SystemExit as exc:
@@ -32,3 +40,5 @@ def serve(
         if exc.code not in (0, None):
             raise UsageError(f"the registry could not start on {host}:{port} (see above)") from None
         raise
+    finally:
+        opened.close()

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import errors
 from .model import Candidate, Reference, SchemaRecord, SubjectVersion
 from .store import Gate
 
@@ -53,9 +54,9 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        with self._connection() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        db = self._connect()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         # One connection per thread: sqlite3 connections must not cross threads.
@@ -71,18 +72,23 @@ class SQLiteStore:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        yield self._connect()
+        """This thread's connection; SQLite's failures (a lock held past the busy
+        timeout, a full disk) become Confluent's store error."""
+        try:
+            yield self._connect()
+        except sqlite3.Error as exc:
+            raise errors.store_error(str(exc)) from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -94,10 +100,12 @@ class SQLiteStore:
         sql = "SELECT DISTINCT subject FROM versions"
         if not deleted:
             sql += " WHERE deleted = 0"
-        return [row[0] for row in self._connect().execute(sql + " ORDER BY subject")]
+        with self._connection() as db:
+            return [row[0] for row in db.execute(sql + " ORDER BY subject")]
 
     def versions(self, subject: str, deleted: bool) -> list[SubjectVersion]:
-        return self._versions(self._connect(), subject, deleted)
+        with self._connection() as db:
+            return self._versions(db, subject, deleted)
 
     def _versions(
         self, db: sqlite3.Connection, subject: str, deleted: bool
@@ -113,15 +121,12 @@ class SQLiteStore:
         ]
 
     def schema_by_id(self, schema_id: int) -> SchemaRecord | None:
-        row = (
-            self._connect()
-            .execute(
+        with self._connection() as db:
+            row = db.execute(
                 "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
                 "FROM schemas WHERE id = ?",
                 (schema_id,),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         return None if row is None else _schema(row)
 
     def uses_of(self, schema_id: int, deleted: bool) -> list[SubjectVersion]:
@@ -131,18 +136,20 @@ class SQLiteStore:
         )
         if not deleted:
             sql += " AND v.deleted = 0"
-        rows = self._connect().execute(sql + " ORDER BY v.subject, v.version", (schema_id,))
-        return [_subject_version(row) for row in rows]
+        with self._connection() as db:
+            rows = db.execute(sql + " ORDER BY v.subject, v.version", (schema_id,))
+            return [_subject_version(row) for row in rows]
 
     def referenced_by(self, subject: str, version: int) -> list[int]:
-        rows = self._connect().execute(
-            "SELECT DISTINCT s.id FROM schemas s, json_each(s.refs) r "
-            "WHERE json_extract(r.value, '$.subject') = ? "
-            "AND json_extract(r.value, '$.version') = ? "
-            "AND EXISTS (SELECT 1 FROM versions v WHERE v.schema_id = s.id) ORDER BY s.id",
-            (subject, version),
-        )
-        return [int(row[0]) for row in rows]
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT DISTINCT s.id FROM schemas s, json_each(s.refs) r "
+                "WHERE json_extract(r.value, '$.subject') = ? "
+                "AND json_extract(r.value, '$.version') = ? "
+                "AND EXISTS (SELECT 1 FROM versions v WHERE v.schema_id = s.id) ORDER BY s.id",
+                (subject, version),
+            )
+            return [int(row[0]) for row in rows]
 
     def register(self, subject: str, candidate: Candidate, gate: Gate) -> SubjectVersion:
         with self._write() as db:
@@ -203,11 +210,10 @@ class SQLiteStore:
             )
 
     def compatibility(self, subject: str | None) -> str | None:
-        row = (
-            self._connect()
-            .execute("SELECT compatibility FROM config WHERE subject = ?", (subject or "",))
-            .fetchone()
-        )
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT compatibility FROM config WHERE subject = ?", (subject or "",)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def set_compatibility(self, subject: str | None, level: str) -> None:
