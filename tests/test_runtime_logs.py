@@ -231,3 +231,27 @@ def test_where_the_request_id_is(message: Any, key: str, expected: object) -> No
 
 def test_a_request_that_is_not_a_message_has_no_id() -> None:
     assert find_request_id(None).read(b"raw bytes") is None
+
+
+def test_queued_lines_are_written_soon_in_batches_and_at_stop(
+    stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime_handler_only(monkeypatch)
+    handler = logs.call_line_handler(calls.ACCESS_LOG, logging.INFO)
+    assert handler is not None
+
+    async def run() -> list[int]:
+        seen = []
+        handler.queue("one\n")
+        seen.append(stream.getvalue().count("\n"))  # queued, not written yet
+        await asyncio.sleep(logs.WRITE_EVERY_S * 4)
+        seen.append(stream.getvalue().count("\n"))  # written by the timer
+        for _ in range(logs.WRITE_AT_LINES):
+            handler.queue("many\n")
+        seen.append(stream.getvalue().count("\n"))  # a full queue is written at once
+        handler.queue("last\n")
+        logs.flush()
+        seen.append(stream.getvalue().count("\n"))
+        return seen
+
+    assert asyncio.run(run()) == [0, 1, 1 + logs.WRITE_AT_LINES, 2 + logs.WRITE_AT_LINES]
