@@ -4,8 +4,9 @@ application calls with UNAVAILABLE once shutdown began while the accepted ones f
 
 One interceptor, not one per concern: each adds a wrapper around every call, and the
 wrapped handler of each method is built once and cached, as is everything decided per
-method (its metric label children, its log line's fixed parts, where its request id is),
-so a call costs a few counter increments, two clock reads and one spliced log line
+method (its metrics, its log line's fixed parts, where its request id is, what each
+status code means), so a call costs a few additions to plain numbers
+(`metrics.CountedMethodMetrics`), two clock reads and one spliced log line
 (`logs.CallLine`).
 
 Handlers are expected to be `async def` (coroutines or async generators), as the
@@ -29,7 +30,7 @@ import grpc
 
 from contracts_runtime import logs
 from contracts_runtime.metrics import GO_CODE_NAMES, Handled, MethodMetrics, method_metrics
-from contracts_runtime.request_ids import RequestId, find_request_id
+from contracts_runtime.request_ids import Ids, RequestId, find_request_id
 
 ACCESS_LOG = logging.getLogger("contracts_runtime.access")
 FINISHED = "finished call"
@@ -72,7 +73,7 @@ if TYPE_CHECKING:  # generic only in the stubs
 @dataclass(frozen=True)
 class _Outcome:
     """What one status code means for one method's bookkeeping, worked out once: its
-    log level, Go's name for the code, and the `handled` counter child."""
+    log level, Go's name for the code, and the method's `handled` count of it."""
 
     level: int
     level_name: str
@@ -199,7 +200,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
 
     # -- bookkeeping shared by the four kinds ------------------------------------------
 
-    def _begin(self, m: _Method, request: object) -> tuple[bool, str | list[str] | None]:
+    def _begin(self, m: _Method, request: object) -> tuple[bool, Ids]:
         """Count the call; False when the drain gate refuses it; and its request id."""
         m.metrics.start()
         request_id = None
@@ -220,7 +221,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
         context: Context,
         started: float,
         admitted: bool,
-        request_id: str | list[str] | None,
+        request_id: Ids,
         error: BaseException | None,
     ) -> None:
         seconds = time.perf_counter() - started

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import json
 import logging
@@ -158,8 +159,6 @@ class RuntimeHandler(logging.StreamHandler[TextIO]):
         self.json_lines = json_lines
         # The process fields (worker index) as line members; set by `configure`.
         self.process = ""
-        # Lines lost to a failed write (a closed stderr).
-        self.dropped = 0
         # A deque: appended on the loop's thread, drained on any (record from a thread).
         self._queued: collections.deque[str] = collections.deque()
         # The loop a write is scheduled on: a loop closed before the write (a test's
@@ -196,7 +195,9 @@ class RuntimeHandler(logging.StreamHandler[TextIO]):
                 self.stream.write("".join(lines))
                 self.stream.flush()
             except (OSError, ValueError):
-                self.dropped += len(lines)
+                # A closed or broken stderr: the lines are lost, as `logging` loses a
+                # record it cannot write (with no stderr left to say so).
+                pass
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._queued:
@@ -257,7 +258,9 @@ def configure(
     root = logging.getLogger()
     for old in list(root.handlers):
         if old is _handler:
-            _handler.flush()
+            # Its queued lines go to its own stream, unless that is gone already.
+            with contextlib.suppress(OSError, ValueError):
+                _handler.flush()
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -26,13 +26,16 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 FIELD = "request_id"
 MAX_ITEM_IDS = 16
 
+# One id, the items' ids, or None for none.
+Ids = str | list[str] | None
+
 
 @dataclass(frozen=True)
 class RequestId:
     """`key` is the log field; `read(request)` the id, the ids, or None for none."""
 
     key: str
-    read: Callable[[Any], str | list[str] | None]
+    read: Callable[[Any], Ids]
 
 
 def _none(request: Any) -> None:
