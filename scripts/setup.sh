@@ -19,7 +19,8 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
 stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py
-  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum tests/confluent_go/go.sum)
+  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum tests/confluent_go/go.sum
+  tests/dockerfile_check/go.mod tests/dockerfile_check/go.sum tests/dockerfile_check/main.go)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -62,6 +63,9 @@ done < <(.venv/bin/python -c 'from contracts_core import tools; print("\n".join(
 
 # Real clients for the runtime's tests, pinned (with go.sum) in tests/clients/go.mod.
 (cd tests/clients && GOBIN="$OLDPWD/.venv/bin" GOFLAGS=-mod=readonly go install tool)
+# BuildKit's Dockerfile parser and linter, for the scaffolded Dockerfile's test (no Docker
+# engine runs in CI); pinned with go.sum in tests/dockerfile_check/go.mod.
+(cd tests/dockerfile_check && GOBIN="$OLDPWD/.venv/bin" GOFLAGS=-mod=readonly go install .)
 
 # The Go runtime module's dependencies (tests/test_frames.py vets and tests it).
 (cd runtime/go && GOFLAGS=-mod=readonly go mod download)

@@ -198,3 +198,44 @@ def test_every_rpc_kind_is_observed() -> None:
     assert REGISTRY.get_sample_value("grpc_server_msg_received_total", received) == 2
     sent = {"grpc_service": SERVICE, "grpc_method": "ServerStream", "grpc_type": "server_stream"}
     assert REGISTRY.get_sample_value("grpc_server_msg_sent_total", sent) == 3
+
+
+def test_counted_metrics_expose_the_series_prometheus_client_would() -> None:
+    labels = {"grpc_service": "fleet.tasks.v1.TaskService", "grpc_method": "SubmitTask"}
+    unary = {**labels, "grpc_type": "unary"}
+
+    def value(name: str, **extra: str) -> float:
+        return REGISTRY.get_sample_value(name, {**unary, **extra}) or 0.0
+
+    names = [
+        ("grpc_server_started_total", {}),
+        ("grpc_server_handled_total", {"grpc_code": "OK"}),
+        ("grpc_server_msg_received_total", {}),
+        ("grpc_server_msg_sent_total", {}),
+        ("grpc_server_handling_seconds_count", {}),
+        ("grpc_server_handling_seconds_bucket", {"le": "+Inf"}),
+    ]
+    before = [value(name, **extra) for name, extra in names]
+
+    async def calls() -> None:
+        server = Server([echo()], SETTINGS)
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = tasks_grpc.TaskServiceStub(channel)
+            for n in range(4):
+                await stub.SubmitTask(tasks.SubmitTaskRequest(task={"task_id": f"t{n}"}), timeout=5)
+        await server.stop()
+
+    asyncio.run(asyncio.wait_for(calls(), 30))
+    after = [value(name, **extra) for name, extra in names]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [4.0] * len(names)
+    # Cumulative buckets, in prometheus-client's `le` spelling; created timestamps.
+    buckets = [
+        value("grpc_server_handling_seconds_bucket", le=le)
+        for le in ("0.005", "0.01", "0.1", "1.0", "10.0", "+Inf")
+    ]
+    assert buckets == sorted(buckets) and buckets[-1] == after[-1]
+    assert value("grpc_server_handling_seconds_sum") > 0
+    assert value("grpc_server_started_created") > 0
+    assert value("grpc_server_handling_seconds_created") > 0
+    assert value("grpc_server_in_flight_requests") == 0

@@ -3,8 +3,11 @@ metrics, the per-call log line, the request id, and the drain gate that refuses 
 application calls with UNAVAILABLE once shutdown began while the accepted ones finish.
 
 One interceptor, not one per concern: each adds a wrapper around every call, and the
-wrapped handler of each method is built once and cached, so a call costs a few
-counter increments and two clock reads.
+wrapped handler of each method is built once and cached, as is everything decided per
+method (its metrics, its log line's fixed parts, where its request id is, what each
+status code means), so a call costs a few additions to plain numbers
+(`metrics.CountedMethodMetrics`), two clock reads and one spliced log line
+(`logs.CallLine`).
 
 Handlers are expected to be `async def` (coroutines or async generators), as the
 scaffolded services write them. A plain `def` unary-request handler runs in a thread, as
@@ -20,15 +23,17 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from contracts_runtime import logs
-from contracts_runtime.metrics import GO_CODE_NAMES, MethodMetrics
+from contracts_runtime.metrics import GO_CODE_NAMES, Handled, MethodMetrics, method_metrics
+from contracts_runtime.request_ids import Ids, RequestId, find_request_id
 
 ACCESS_LOG = logging.getLogger("contracts_runtime.access")
+FINISHED = "finished call"
 
 UNARY, CLIENT_STREAM, SERVER_STREAM, BIDI_STREAM = (
     "unary",
@@ -40,6 +45,7 @@ UNARY, CLIENT_STREAM, SERVER_STREAM, BIDI_STREAM = (
 # go-grpc-middleware's DefaultServerCodeToLevel: the caller's mistakes are INFO, the
 # server's trouble WARNING or ERROR.
 _C = grpc.StatusCode
+_OK = _C.OK
 _LEVELS: dict[grpc.StatusCode, int] = {
     **{code: logging.INFO for code in _C},
     **dict.fromkeys(
@@ -62,6 +68,17 @@ DRAINING_DETAILS = "server is shutting down; retry on another instance"
 if TYPE_CHECKING:  # generic only in the stubs
     Context = grpc.aio.ServicerContext[Any, Any]
     Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one status code means for one method's bookkeeping, worked out once: its
+    log level, Go's name for the code, and the method's `handled` count of it."""
+
+    level: int
+    level_name: str
+    code: str
+    handled: Handled
 
 
 class Drain:
@@ -105,7 +122,31 @@ class _Method:
     application: bool
     metrics: MethodMetrics
     call_fields: Mapping[str, object]
-    request_id_field: bool | None = None
+    line: logs.CallLine
+    # Where the request message keeps its request id; found at the first request.
+    request_id: RequestId | None = None
+    # By status code, at its first use; OK's also apart, as most calls end with it
+    # (hashing a StatusCode is a Python-level Enum.__hash__ call).
+    outcomes: dict[grpc.StatusCode, _Outcome] = field(default_factory=dict)
+    ok: _Outcome | None = None
+
+    def outcome(self, code: grpc.StatusCode) -> _Outcome:
+        if code is _OK and self.ok is not None:
+            return self.ok
+        found = self.outcomes.get(code)
+        if found is None:
+            # Health and reflection calls that succeed are DEBUG: probes come often.
+            level = _LEVELS[code] if self.application or code is not _OK else logging.DEBUG
+            found = _Outcome(
+                level,
+                logging.getLevelName(level),
+                GO_CODE_NAMES[code],
+                self.metrics.handled_counter(code),
+            )
+            self.outcomes[code] = found
+            if code is _OK:
+                self.ok = found
+        return found
 
 
 def status_of(context: Context, error: BaseException | None) -> grpc.StatusCode:
@@ -146,25 +187,33 @@ class Interceptor(grpc.aio.ServerInterceptor):
 
     def _method(self, full: str, kind: str) -> _Method:
         service, _, name = full.lstrip("/").partition("/")
+        call_fields = {"grpc.service": service, "grpc.method": name}
         return _Method(
             service=service,
             name=name,
             kind=kind,
             application=service in self._application,
-            metrics=MethodMetrics(kind, service, name),
-            call_fields={"grpc.service": service, "grpc.method": name},
+            metrics=method_metrics(kind, service, name),
+            call_fields=call_fields,
+            line=logs.CallLine(ACCESS_LOG.name, FINISHED, call_fields, kind),
         )
 
     # -- bookkeeping shared by the four kinds ------------------------------------------
 
-    def _begin(self, m: _Method, request: object) -> bool:
-        """Count the call; False when the drain gate refuses it."""
+    def _begin(self, m: _Method, request: object) -> tuple[bool, Ids]:
+        """Count the call; False when the drain gate refuses it; and its request id."""
         m.metrics.start()
-        request_id = _request_id(m, request) if request is not None else ""
+        request_id = None
+        if request is not None:
+            if m.request_id is None:
+                m.request_id = find_request_id(getattr(request, "DESCRIPTOR", None))
+            request_id = m.request_id.read(request)
         logs.CALL_FIELDS.set(
-            {**m.call_fields, "request_id": request_id} if request_id else m.call_fields
+            {**m.call_fields, m.request_id.key: request_id}
+            if request_id and m.request_id is not None
+            else m.call_fields
         )
-        return not m.application or self._drain.enter()
+        return not m.application or self._drain.enter(), request_id
 
     def _end(
         self,
@@ -172,26 +221,32 @@ class Interceptor(grpc.aio.ServerInterceptor):
         context: Context,
         started: float,
         admitted: bool,
+        request_id: Ids,
         error: BaseException | None,
     ) -> None:
         seconds = time.perf_counter() - started
         if m.application and admitted:
             self._drain.leave()
-        code = status_of(context, error)
-        m.metrics.handled(code, seconds)
-        level = _LEVELS[code] if m.application or code is not grpc.StatusCode.OK else logging.DEBUG
-        if ACCESS_LOG.isEnabledFor(level):
-            ACCESS_LOG.log(
-                level,
-                "finished call",
-                extra=logs.fields(
-                    **{
-                        "grpc.method_type": m.kind,
-                        "grpc.code": GO_CODE_NAMES[code],
-                        "grpc.time_ms": round(seconds * 1000, 3),
-                    }
-                ),
+        outcome = m.outcome(status_of(context, error))
+        m.metrics.handled(outcome.handled, seconds)
+        if not ACCESS_LOG.isEnabledFor(outcome.level):
+            return
+        time_ms = round(seconds * 1000, 3)
+        handler = logs.call_line_handler(ACCESS_LOG, outcome.level)
+        if handler is not None:
+            key = m.request_id.key if m.request_id is not None else ""
+            line = m.line.format(
+                handler.process, outcome.level_name, request_id, key, outcome.code, time_ms
             )
+            handler.queue(line)
+            return
+        ACCESS_LOG.log(
+            outcome.level,
+            FINISHED,
+            extra=logs.fields(
+                **{"grpc.method_type": m.kind, "grpc.code": outcome.code, "grpc.time_ms": time_ms}
+            ),
+        )
 
     @staticmethod
     async def _refuse(context: Context) -> None:
@@ -203,7 +258,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
         count and request id, the drain gate, then the handled count, latency and
         access log with the status the call ended with."""
         started = time.perf_counter()
-        admitted = self._begin(m, request)
+        admitted, request_id = self._begin(m, request)
         error: BaseException | None = None
         try:
             if not admitted:
@@ -213,7 +268,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
             error = e
             raise
         finally:
-            self._end(m, context, started, admitted, error)
+            self._end(m, context, started, admitted, request_id, error)
 
     # -- the four kinds ------------------------------------------------------------------
 
@@ -252,12 +307,22 @@ class Interceptor(grpc.aio.ServerInterceptor):
     def _unary_unary(self, m: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
         call = behavior if inspect.iscoroutinefunction(behavior) else _in_thread(behavior)
 
+        # `_observed` spelled out: the hot path, and an async context manager's
+        # generator and awaits cost more per call than the rest of the bookkeeping.
         async def unary_unary(request: object, context: Context) -> object:
-            async with self._observed(m, request, context):
-                m.metrics.received.inc()
+            started = time.perf_counter()
+            admitted, request_id = self._begin(m, request)
+            try:
+                if not admitted:
+                    await self._refuse(context)
+                m.metrics.receive()
                 response = await call(request, context)
-                m.metrics.sent.inc()
-                return response
+                m.metrics.send()
+            except BaseException as error:
+                self._end(m, context, started, admitted, request_id, error)
+                raise
+            self._end(m, context, started, admitted, request_id, None)
+            return response
 
         return unary_unary
 
@@ -266,7 +331,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
             # Responses are sent with context.write(); they are not counted.
             async def writes(request: object, context: Context) -> None:
                 async with self._observed(m, request, context):
-                    m.metrics.received.inc()
+                    m.metrics.receive()
                     await behavior(request, context)
 
             return writes
@@ -277,9 +342,9 @@ class Interceptor(grpc.aio.ServerInterceptor):
 
         async def unary_stream(request: object, context: Context) -> AsyncIterator[object]:
             async with self._observed(m, request, context):
-                m.metrics.received.inc()
+                m.metrics.receive()
                 async for response in responses(request, context):
-                    m.metrics.sent.inc()
+                    m.metrics.send()
                     yield response
 
         return unary_stream
@@ -288,7 +353,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
         async def stream_unary(requests: AsyncIterator[object], context: Context) -> object:
             async with self._observed(m, None, context):
                 response = await behavior(_counted(requests, m.metrics), context)
-                m.metrics.sent.inc()
+                m.metrics.send()
                 return response
 
         return stream_unary
@@ -307,25 +372,17 @@ class Interceptor(grpc.aio.ServerInterceptor):
         ) -> AsyncIterator[object]:
             async with self._observed(m, None, context):
                 async for response in behavior(_counted(requests, m.metrics), context):
-                    m.metrics.sent.inc()
+                    m.metrics.send()
                     yield response
 
         return stream_stream
-
-
-def _request_id(m: _Method, request: object) -> str:
-    """The request message's `request_id` field, where its type has one."""
-    if m.request_id_field is None:
-        descriptor = getattr(request, "DESCRIPTOR", None)
-        m.request_id_field = descriptor is not None and "request_id" in descriptor.fields_by_name
-    return str(getattr(request, "request_id", "")) if m.request_id_field else ""
 
 
 async def _counted(
     requests: AsyncIterator[object], metrics: MethodMetrics
 ) -> AsyncIterator[object]:
     async for request in requests:
-        metrics.received.inc()
+        metrics.receive()
         yield request
 
 

@@ -4,16 +4,27 @@ of the fleet's Go services work unchanged: `grpc_code` is Go's spelling of the c
 (`OK`, `NotFound`, `Canceled`, ...), `grpc_type` one of unary, client_stream,
 server_stream, bidi_stream.
 
-With several worker processes the values live in files under PROMETHEUS_MULTIPROC_DIR
-(prometheus-client's multiprocess mode), which the parent process serves summed.
+In one process the counts are plain numbers the event loop adds to (`MethodMetrics`),
+which a collector reads when /metrics is scraped: prometheus-client's counters take a
+lock and check their state on every update, and with eight updates a call they were most
+of what the runtime's bookkeeping cost after the log line. With several worker processes
+the values live in files under PROMETHEUS_MULTIPROC_DIR (prometheus-client's
+multiprocess mode), which the parent process serves summed; there each update goes
+through prometheus-client's label children (`LiveMethodMetrics`), as a collector in a
+worker could not be scraped.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from functools import cache
+from typing import Protocol
 
 import grpc
 from prometheus_client import (
@@ -25,33 +36,36 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LABELS = ("grpc_type", "grpc_service", "grpc_method")
 
-STARTED = Counter("grpc_server_started_total", "RPCs started on the server.", _LABELS)
-HANDLED = Counter(
+# Name and help of each metric, for both ways of keeping them.
+STARTED = ("grpc_server_started_total", "RPCs started on the server.")
+HANDLED = (
     "grpc_server_handled_total",
     "RPCs completed on the server, whatever their status code.",
-    (*_LABELS, "grpc_code"),
 )
-RECEIVED = Counter(
-    "grpc_server_msg_received_total", "Request messages received by the server.", _LABELS
-)
-SENT = Counter("grpc_server_msg_sent_total", "Response messages sent by the server.", _LABELS)
-HANDLING = Histogram(
+RECEIVED = ("grpc_server_msg_received_total", "Request messages received by the server.")
+SENT = ("grpc_server_msg_sent_total", "Response messages sent by the server.")
+HANDLING = (
     "grpc_server_handling_seconds",
     "Time from the start of an RPC to its status, in seconds.",
-    _LABELS,
 )
-IN_FLIGHT = Gauge(
-    "grpc_server_in_flight_requests",
-    "RPCs being handled now.",
-    _LABELS,
-    # Summed over the live worker processes in multiprocess mode.
-    multiprocess_mode="livesum",
-)
+IN_FLIGHT = ("grpc_server_in_flight_requests", "RPCs being handled now.")
+# Prometheus' default buckets, as prometheus-client's Histogram has them (+Inf last).
+BUCKETS = Histogram.DEFAULT_BUCKETS
+# The `le` label of each, as prometheus-client writes them (0.005, 1.0, +Inf).
+_LE = tuple("+Inf" if math.isinf(bound) else repr(float(bound)) for bound in BUCKETS)
 
 # Go's codes.Code.String(), which the ecosystem's grpc_code label carries.
 GO_CODE_NAMES: dict[grpc.StatusCode, str] = {
@@ -61,35 +75,186 @@ GO_CODE_NAMES[grpc.StatusCode.CANCELLED] = "Canceled"
 GO_CODE_NAMES[grpc.StatusCode.OK] = "OK"
 
 
-@dataclass
-class MethodMetrics:
-    """The label children of one method, bound once so a call costs a few increments."""
+class Handled(Protocol):
+    """The `handled` count of one method and code."""
 
-    kind: str
-    service: str
-    method: str
-    _handled: dict[grpc.StatusCode, Counter] = field(default_factory=dict)
+    def inc(self) -> None: ...
 
-    def __post_init__(self) -> None:
-        labels = (self.kind, self.service, self.method)
-        self.started = STARTED.labels(*labels)
-        self.received = RECEIVED.labels(*labels)
-        self.sent = SENT.labels(*labels)
-        self.handling = HANDLING.labels(*labels)
-        self.in_flight = IN_FLIGHT.labels(*labels)
+
+class MethodMetrics(Protocol):
+    """The metrics of one method; the interceptor calls these on every call."""
+
+    def start(self) -> None: ...
+    def receive(self) -> None: ...
+    def send(self) -> None: ...
+    def handled_counter(self, code: grpc.StatusCode) -> Handled: ...
+    def handled(self, counter: Handled, seconds: float) -> None:
+        """One call done: `counter` is `handled_counter(its code)`, which the caller
+        looks up once per method and code."""
+
+
+class _Count:
+    __slots__ = ("created", "value")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.created = time.time()
+
+    def inc(self) -> None:
+        self.value += 1
+
+
+class CountedMethodMetrics:
+    """One method's metrics as plain numbers, updated on the event loop's thread and read
+    by `_Collector` at scrape time (reading a number is atomic under the GIL)."""
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.created = time.time()
+        self.started = 0
+        self.received = 0
+        self.sent = 0
+        self.in_flight = 0
+        self.by_code: dict[str, _Count] = {}
+        self.buckets = [0] * len(BUCKETS)
+        self.seconds = 0.0
 
     def start(self) -> None:
-        self.started.inc()
-        self.in_flight.inc()
+        self.started += 1
+        self.in_flight += 1
 
-    def handled(self, code: grpc.StatusCode, seconds: float) -> None:
-        counter = self._handled.get(code)
-        if counter is None:
-            counter = HANDLED.labels(self.kind, self.service, self.method, GO_CODE_NAMES[code])
-            self._handled[code] = counter
+    def receive(self) -> None:
+        self.received += 1
+
+    def send(self) -> None:
+        self.sent += 1
+
+    def handled_counter(self, code: grpc.StatusCode) -> Handled:
+        name = GO_CODE_NAMES[code]
+        found = self.by_code.get(name)
+        if found is None:
+            found = self.by_code[name] = _Count()
+        return found
+
+    def handled(self, counter: Handled, seconds: float) -> None:
         counter.inc()
-        self.handling.observe(seconds)
-        self.in_flight.dec()
+        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.seconds += seconds
+        self.in_flight -= 1
+
+
+# One per label set, as prometheus-client keeps one child per label set: two servers in
+# one process (a service's tests) count into the same series.
+_COUNTED: dict[tuple[str, str, str], CountedMethodMetrics] = {}
+
+
+def _counter(spec: tuple[str, str], labels: tuple[str, ...] = _LABELS) -> CounterMetricFamily:
+    return CounterMetricFamily(spec[0], spec[1], labels=labels)
+
+
+class _Collector(Collector):
+    """The counted metrics as prometheus-client's families, for /metrics."""
+
+    def collect(self) -> Iterator[Metric]:
+        started, received, sent = _counter(STARTED), _counter(RECEIVED), _counter(SENT)
+        handled = _counter(HANDLED, (*_LABELS, "grpc_code"))
+        handling = HistogramMetricFamily(HANDLING[0], HANDLING[1], labels=_LABELS)
+        in_flight = GaugeMetricFamily(IN_FLIGHT[0], IN_FLIGHT[1], labels=_LABELS)
+        for m in list(_COUNTED.values()):
+            labels = list(m.labels)
+            started.add_metric(labels, m.started, created=m.created)
+            received.add_metric(labels, m.received, created=m.created)
+            sent.add_metric(labels, m.sent, created=m.created)
+            for code, count in list(m.by_code.items()):
+                handled.add_metric([*labels, code], count.value, created=count.created)
+            cumulative, total = [], 0
+            for le, n in zip(_LE, list(m.buckets), strict=True):
+                total += n
+                cumulative.append((le, float(total)))
+            handling.add_metric(labels, cumulative, m.seconds)
+            handling.samples.append(
+                Sample(HANDLING[0] + "_created", dict(zip(_LABELS, labels, strict=True)), m.created)
+            )
+            in_flight.add_metric(labels, m.in_flight)
+        yield from (started, handled, received, sent, handling, in_flight)
+
+    def describe(self) -> Iterator[Metric]:
+        yield _counter(STARTED)
+        yield _counter(HANDLED, (*_LABELS, "grpc_code"))
+        yield _counter(RECEIVED)
+        yield _counter(SENT)
+        yield HistogramMetricFamily(HANDLING[0], HANDLING[1], labels=_LABELS)
+        yield GaugeMetricFamily(IN_FLIGHT[0], IN_FLIGHT[1], labels=_LABELS)
+
+
+class _Live:
+    """prometheus-client's labelled metrics, for multiprocess mode only: made at first use
+    so that one process never registers both these and the collector's names."""
+
+    def __init__(self) -> None:
+        self.started = Counter(*STARTED, _LABELS)
+        self.handled = Counter(*HANDLED, (*_LABELS, "grpc_code"))
+        self.received = Counter(*RECEIVED, _LABELS)
+        self.sent = Counter(*SENT, _LABELS)
+        self.handling = Histogram(*HANDLING, _LABELS)
+        # Summed over the live worker processes.
+        self.in_flight = Gauge(*IN_FLIGHT, _LABELS, multiprocess_mode="livesum")
+
+
+@cache
+def _live() -> _Live:
+    return _Live()
+
+
+class LiveMethodMetrics:
+    """One method's label children, bound once, in a worker process."""
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        live = _live()
+        self.labels = labels
+        self._live = live
+        self._started = live.started.labels(*labels)
+        self._received = live.received.labels(*labels)
+        self._sent = live.sent.labels(*labels)
+        self._handling = live.handling.labels(*labels)
+        self._in_flight = live.in_flight.labels(*labels)
+
+    def start(self) -> None:
+        self._started.inc()
+        self._in_flight.inc()
+
+    def receive(self) -> None:
+        self._received.inc()
+
+    def send(self) -> None:
+        self._sent.inc()
+
+    def handled_counter(self, code: grpc.StatusCode) -> Handled:
+        counter: Handled = self._live.handled.labels(*self.labels, GO_CODE_NAMES[code])
+        return counter
+
+    def handled(self, counter: Handled, seconds: float) -> None:
+        counter.inc()
+        self._handling.observe(seconds)
+        self._in_flight.dec()
+
+
+@cache
+def _collector_registered() -> bool:
+    REGISTRY.register(_Collector())
+    return True
+
+
+def method_metrics(kind: str, service: str, method: str) -> MethodMetrics:
+    """The metrics of one method, kept the way this process's mode needs."""
+    labels = (kind, service, method)
+    if in_multiprocess_mode():
+        return LiveMethodMetrics(labels)
+    _collector_registered()
+    found = _COUNTED.get(labels)
+    if found is None:
+        found = _COUNTED[labels] = CountedMethodMetrics(labels)
+    return found
 
 
 def serve(host: str, port: int, registry: CollectorRegistry = REGISTRY) -> tuple[int, object]:

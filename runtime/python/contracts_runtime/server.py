@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import descriptor_pool
 from grpc_reflection.v1alpha import reflection
 
-from contracts_runtime import health, ports
+from contracts_runtime import health, logs, ports
 from contracts_runtime.calls import Drain, Interceptor
 from contracts_runtime.options import server_options
 from contracts_runtime.settings import Settings
@@ -105,5 +105,7 @@ class Server:
         return await self.calls.wait_idle(grace)
 
     async def stop(self) -> None:
-        """Stop listening, cancel what still runs (health watches, overdue calls)."""
+        """Stop listening, cancel what still runs (health watches, overdue calls), and
+        write the call lines still queued."""
         await self._server.stop(STATUS_FLUSH_SECONDS)
+        logs.flush()
