@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -143,6 +144,44 @@ def test_import_registers_the_given_id_and_version(server: RegistryProcess) -> N
     assert later.body["id"] > 7002
     explicit = server.request("POST", "/subjects/imp-value/versions", proto(V2, id=7100))
     assert code(explicit) == (422, 42205) and "not in import mode" in explicit.body["message"]
+
+
+def test_imports_and_registrations_at_once_never_share_an_id(server: RegistryProcess) -> None:
+    """Imports of the very ids the registry is about to hand out, next to ordinary
+    registrations: each id goes to one schema. An import that loses the race for
+    its id is refused (42205), never overwrites, and the registry never hands
+    out an id an import took."""
+    server.request("PUT", "/mode/race-import-value", {"mode": "IMPORT"})
+    probe = server.request("POST", "/subjects/race-probe-value/versions", proto(unique("Probe")))
+    imported = list(range(probe.body["id"] + 1, probe.body["id"] + 25, 2))
+
+    def work(n: int) -> tuple[str, int, str]:
+        if n % 2 == 0:
+            wanted, text = imported[n // 2], unique(f"RaceImp{n}")
+            answer = server.request(
+                "POST", "/subjects/race-import-value/versions", proto(text, id=wanted)
+            )
+            if answer.status != 200:
+                assert code(answer) == (422, 42205) and "Overwrite" in answer.body["message"]
+                return "lost", wanted, text
+            assert answer.body["id"] == wanted, answer.text
+            return "import", wanted, text
+        text = unique(f"RaceOwn{n}")
+        answer = server.request("POST", f"/subjects/race-own-{n}-value/versions", proto(text))
+        assert answer.status == 200, answer.text
+        return "own", int(answer.body["id"]), text
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        done = list(pool.map(work, range(2 * len(imported)), timeout=120))
+    kept = [(i, text) for kind, i, text in done if kind != "lost"]
+    assert len({i for i, _ in kept}) == len(kept)
+    for schema_id, text in kept:
+        assert server.request("GET", f"/schemas/ids/{schema_id}").body["schema"] == text
+    for kind, schema_id, _ in done:
+        if kind == "lost":  # a registration holds it
+            owner = server.request("GET", f"/schemas/ids/{schema_id}/subjects").body
+            assert owner[0].startswith("race-own-"), owner
+    server.request("DELETE", "/mode/race-import-value")
 
 
 def test_import_needs_an_empty_subject_unless_forced(server: RegistryProcess) -> None:
