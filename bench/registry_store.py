@@ -9,12 +9,15 @@ turns in `--rounds` slices so that load from elsewhere falls on both alike:
 
 - register: every request a new schema (a new id and a new version; mode NONE, so
   the compatibility rules are not what is timed), spread over 8 subjects;
+- register again: the subject's registered schema sent again (what a producer's
+  serializer does at start-up): answered with its id and version;
 - check: a compatible new version checked against the latest (BACKWARD), not registered;
 - get by id: `GET /schemas/ids/{id}` of a registered schema (the store alone, no protoc).
 
-Register and check compile the schema with protoc first (a subprocess per
-request), so they measure the whole request; get by id shows the stores' own
-difference. Prints requests/s and p50/p99 latency, with PostgreSQL/SQLite ratios.
+Register compiles every new schema with protoc (in the server's process);
+register again and check send a schema seen before, which the server's compile
+cache answers, so they time the store and the compatibility rules; get by id
+shows the stores' own difference. Prints requests/s and p50/p99 latency, with PostgreSQL/SQLite ratios.
 The clients share the machine's cores with the server and the database.
 """
 
@@ -118,6 +121,10 @@ def calls(known_id: int, first: int) -> dict[str, Call]:
         schema = {"schemaType": "PROTOBUF", "schema": new_schema(first + n)}
         return "POST", f"/subjects/bench-{n % SUBJECTS}-value/versions", schema
 
+    def again(n: int) -> tuple[str, str, dict[str, object] | None]:
+        schema = {"schemaType": "PROTOBUF", "schema": BASE}
+        return "POST", "/subjects/check-value/versions", schema
+
     def check(n: int) -> tuple[str, str, dict[str, object] | None]:
         schema = {"schemaType": "PROTOBUF", "schema": COMPATIBLE}
         return "POST", "/compatibility/subjects/check-value/versions/latest", schema
@@ -125,7 +132,7 @@ def calls(known_id: int, first: int) -> dict[str, Call]:
     def by_id(n: int) -> tuple[str, str, dict[str, object] | None]:
         return "GET", f"/schemas/ids/{known_id}", None
 
-    return {"register": register, "check": check, "get by id": by_id}
+    return {"register": register, "register again": again, "check": check, "get by id": by_id}
 
 
 def merged(parts: list[Result]) -> Result:
@@ -148,7 +155,7 @@ def main() -> None:
 
     print(f"{args.seconds:g} s per store and row, alternating in {args.rounds} slices")
     print("requests/s (p50 / p99 ms)")
-    print(f"{'request':10} {'clients':>7} {'SQLite':>24} {'PostgreSQL':>24} {'PG/SQLite':>9}")
+    print(f"{'request':14} {'clients':>7} {'SQLite':>24} {'PostgreSQL':>24} {'PG/SQLite':>9}")
     with (
         tempfile.TemporaryDirectory() as tmp,
         running_postgres() as cluster,
@@ -158,7 +165,7 @@ def main() -> None:
         servers = {"sqlite": lite_server, "postgresql": pg_server}
         ids = {kind: prepare(server) for kind, server in servers.items()}
         for clients in concurrency:
-            for name in ("register", "check", "get by id"):
+            for name in ("register", "register again", "check", "get by id"):
                 # The stores take turns, so load from elsewhere on the machine falls on both.
                 parts: dict[str, list[Result]] = {kind: [] for kind in servers}
                 for _ in range(args.rounds):
@@ -171,7 +178,7 @@ def main() -> None:
                     for r in (lite, pg)
                 ]
                 print(
-                    f"{name:10} {clients:>7} {cells[0]:>24} {cells[1]:>24} "
+                    f"{name:14} {clients:>7} {cells[0]:>24} {cells[1]:>24} "
                     f"{pg.rate / lite.rate:8.2f}x",
                     flush=True,
                 )

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
+from confluent_kafka.schema_registry import (
+    ConfigCompatibilityLevel,
+    Schema,
+    SchemaReference,
+    SchemaRegistryClient,
+    ServerConfig,
+)
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -109,3 +115,41 @@ def test_second_message_of_a_file_round_trips_by_its_message_index(
     frame = serializer(message, ctx)
     assert frame is not None and frame[5:7] == bytes([2, 2])  # zigzag: one index, index 1
     assert deserializer(frame, ctx) == message
+
+
+def test_client_modes_config_and_listings(
+    client: SchemaRegistryClient, server: RegistryProcess
+) -> None:
+    """The client's mode, config and listing calls, as it sends them."""
+    payloads = Schema((CONTRACTS / PAYLOADS).read_text(), "PROTOBUF")
+    payloads_id = client.register_schema(PAYLOADS, payloads)
+
+    assert client.get_global_mode() == "READWRITE"
+    assert client.update_mode(PAYLOADS, "READONLY") == "READONLY"
+    assert client.get_mode(PAYLOADS) == "READONLY"
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.delete_version(PAYLOADS, 1)
+    assert refused.value.error_code == 42205
+    assert client.delete_mode(PAYLOADS) == "READONLY"
+    with pytest.raises(SchemaRegistryError) as unset:
+        client.get_mode(PAYLOADS)
+    assert unset.value.error_code == 40409
+    with pytest.raises(SchemaRegistryError) as busy:
+        client.update_global_mode("IMPORT")
+    assert busy.value.error_code == 42205
+    assert client.update_global_mode("IMPORT", force=True) == "IMPORT"
+    assert client.update_global_mode("READWRITE") == "READWRITE"
+
+    client.set_config(PAYLOADS, ServerConfig(compatibility=ConfigCompatibilityLevel.NONE))
+    assert client.get_config(PAYLOADS).compatibility_level == ConfigCompatibilityLevel.NONE
+    deleted = client.delete_config(PAYLOADS)
+    assert deleted.compatibility_level == ConfigCompatibilityLevel.NONE
+    with pytest.raises(SchemaRegistryError) as gone:
+        client.get_config(PAYLOADS)
+    assert gone.value.error_code == 40408
+
+    assert client.get_subjects(subject_prefix="fleet/") == [PAYLOADS]
+    assert client.get_subjects(subject_prefix="nothing-") == []
+    assert client.get_subjects_by_schema_id(payloads_id) == [PAYLOADS]
+    assert client.get_version(PAYLOADS, 1).schema_id == payloads_id
+    assert client.get_contexts() == ["."]

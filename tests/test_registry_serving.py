@@ -134,6 +134,11 @@ def test_read_only_serves_reads_and_refuses_every_write(tmp_path: Path) -> None:
             ("DELETE", "/subjects/ro-value", None),
             ("PUT", "/config", {"compatibility": "NONE"}),
             ("PUT", "/config/ro-value", {"compatibility": "NONE"}),
+            ("DELETE", "/config/ro-value", None),
+            # The flag is fixed for the process: not even a mode change lifts it.
+            ("PUT", "/mode", {"mode": "READWRITE"}),
+            ("PUT", "/mode/ro-value", {"mode": "IMPORT"}),
+            ("DELETE", "/mode/ro-value", None),
         ]
         for method, path, body in writes:
             refused = server.request(method, path, body)

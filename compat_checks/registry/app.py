@@ -24,9 +24,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import errors
-from .server_auth import Credentials
 from .errors import RegistryError
 from .model import PROTOBUF, SchemaRecord, SubjectVersion
+from .server_auth import Credentials
 from .service import Registry, messages, serialized
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -69,6 +69,22 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() == "true"
 
 
+def _whole(request: Request, name: str, default: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.bad_request(f"Query parameter {name}={text!r} is not an integer") from None
+
+
+def _page(request: Request, items: list[Any]) -> list[Any]:
+    """The `offset`/`limit` slice of a listing (a negative limit: no limit)."""
+    offset, limit = max(0, _whole(request, "offset", 0)), _whole(request, "limit", -1)
+    return items[offset:] if limit < 0 else items[offset : offset + limit]
+
+
 def _schema_json(record: SchemaRecord, fmt: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schemaType": record.schema_type,
@@ -92,6 +108,8 @@ def build_app(
     credentials: Credentials | None = None,
 ) -> Starlette:
     def writing(request: Request) -> None:
+        """The server-wide --read-only refusal; a subject's or the registry's
+        READONLY mode is the registry's own rule (modes.py)."""
         if read_only:
             raise errors.read_only(request.method, request.url.path)
 
@@ -135,7 +153,28 @@ def build_app(
 
     @endpoint
     async def list_subjects(request: Request) -> Response:
-        return _Json(await run_in_threadpool(registry.subjects, _flag(request, "deleted")))
+        deleted_only = _flag(request, "deleted_only")
+        deleted = deleted_only or _flag(request, "deleted")
+        names = await run_in_threadpool(registry.subjects, deleted)
+        if deleted_only:
+            live = set(await run_in_threadpool(registry.subjects, False))
+            names = [n for n in names if n not in live]
+        prefix = request.query_params.get("subjectPrefix", "")
+        return _Json(_page(request, [n for n in names if n.startswith(prefix)]))
+
+    @endpoint
+    async def list_schemas(request: Request) -> Response:
+        found = await run_in_threadpool(
+            registry.schemas,
+            request.query_params.get("subjectPrefix", ""),
+            _flag(request, "deleted"),
+            _flag(request, "latestOnly"),
+        )
+        return _Json(_page(request, [_version_json(v) for v in found]))
+
+    @endpoint
+    async def contexts(request: Request) -> Response:
+        return _Json(["."])  # only Confluent's default context
 
     @endpoint
     async def schema_types(request: Request) -> Response:
@@ -207,6 +246,11 @@ def build_app(
         return _Json(_schema_json(record, request.query_params.get("format")))
 
     @endpoint
+    async def schema_text(request: Request) -> Response:
+        record = await run_in_threadpool(registry.schema, schema_id(request))
+        return Response(record.schema, media_type="text/plain")
+
+    @endpoint
     async def schema_versions(request: Request) -> Response:
         uses = await run_in_threadpool(registry.uses, schema_id(request), _flag(request, "deleted"))
         return _Json([{"subject": v.subject, "version": v.version} for v in uses])
@@ -236,6 +280,10 @@ def build_app(
 
     @endpoint
     async def global_config(request: Request) -> Response:
+        if request.method == "DELETE":
+            writing(request)
+            mode = await run_in_threadpool(registry.delete_config, None)
+            return _Json({"compatibilityLevel": mode.value})
         if request.method == "PUT":
             writing(request)
             body = await body_of(request)
@@ -247,6 +295,10 @@ def build_app(
     @endpoint
     async def subject_config(request: Request) -> Response:
         name = subject_of(request)
+        if request.method == "DELETE":
+            writing(request)
+            mode = await run_in_threadpool(registry.delete_config, name)
+            return _Json({"compatibilityLevel": mode.value})
         if request.method == "PUT":
             writing(request)
             body = await body_of(request)
@@ -254,6 +306,27 @@ def build_app(
             return _Json({"compatibility": mode.value})
         mode = await run_in_threadpool(registry.config, name, _flag(request, "defaultToGlobal"))
         return _Json({"compatibilityLevel": mode.value})
+
+    async def mode(request: Request, subject: str | None) -> Response:
+        modes = registry.modes
+        if request.method == "PUT":
+            writing(request)
+            body = await body_of(request)
+            changed = await run_in_threadpool(modes.set, subject, body, _flag(request, "force"))
+            return _Json({"mode": changed.value})
+        if request.method == "DELETE":
+            writing(request)
+            return _Json({"mode": (await run_in_threadpool(modes.delete, subject)).value})
+        found = await run_in_threadpool(modes.get, subject, _flag(request, "defaultToGlobal"))
+        return _Json({"mode": found.value})
+
+    @endpoint
+    async def global_mode(request: Request) -> Response:
+        return await mode(request, None)
+
+    @endpoint
+    async def subject_mode(request: Request) -> Response:
+        return await mode(request, subject_of(request))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _Json({"error_code": 404, "message": "HTTP 404 Not Found"}, status_code=404)
@@ -265,12 +338,15 @@ def build_app(
     routes = [
         Route("/", root),
         Route("/subjects", list_subjects),
+        Route("/contexts", contexts),
         Route(f"/subjects/{s}/versions/{{version}}/schema", version_schema),
         Route(f"/subjects/{s}/versions/{{version}}/referencedby", referenced_by),
         Route(f"/subjects/{s}/versions/{{version}}", subject_version, methods=["GET", "DELETE"]),
         Route(f"/subjects/{s}/versions", subject_versions, methods=["GET", "POST"]),
         Route(f"/subjects/{s}", subject, methods=["POST", "DELETE"]),
+        Route("/schemas", list_schemas),
         Route("/schemas/types", schema_types),
+        Route("/schemas/ids/{id}/schema", schema_text),
         Route("/schemas/ids/{id}/versions", schema_versions),
         Route("/schemas/ids/{id}/subjects", schema_subjects),
         Route("/schemas/ids/{id}", schema_by_id),
@@ -280,8 +356,10 @@ def build_app(
             methods=["POST"],
         ),
         Route(f"/compatibility/subjects/{s}/versions", compatibility_all, methods=["POST"]),
-        Route("/config", global_config, methods=["GET", "PUT"]),
-        Route(f"/config/{s}", subject_config, methods=["GET", "PUT"]),
+        Route("/config", global_config, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/config/{s}", subject_config, methods=["GET", "PUT", "DELETE"]),
+        Route("/mode", global_mode, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/mode/{s}", subject_mode, methods=["GET", "PUT", "DELETE"]),
     ]
     middleware = [] if credentials is None else [Middleware(_RequireCredentials, credentials)]
     return Starlette(

@@ -54,6 +54,12 @@ def compatibility_not_configured(subject: str) -> RegistryError:
     )
 
 
+def mode_not_configured(subject: str) -> RegistryError:
+    return RegistryError(
+        404, 40409, f"Subject '{subject}' does not have subject-level mode configured"
+    )
+
+
 def invalid_schema(message: str) -> RegistryError:
     return RegistryError(422, 42201, f"Invalid schema: {message}")
 
@@ -73,6 +79,29 @@ def invalid_compatibility(text: object) -> RegistryError:
         42203,
         f"Invalid compatibility level {text!r}; use one of NONE, BACKWARD, "
         "BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE",
+    )
+
+
+def invalid_mode(text: object) -> RegistryError:
+    return RegistryError(
+        422,
+        42204,
+        f"Invalid mode {text!r}; use one of READWRITE, READONLY, READONLY_OVERRIDE, IMPORT",
+    )
+
+
+def not_permitted(message: str) -> RegistryError:
+    return RegistryError(422, 42205, message)
+
+
+def subject_read_only(subject: str | None) -> RegistryError:
+    where = "The registry" if subject is None else f"Subject {subject}"
+    return not_permitted(f"{where} is in read-only mode")
+
+
+def id_does_not_match(registered: int, given: int) -> RegistryError:
+    return RegistryError(
+        422, 42207, f"Schema already registered with id {registered} instead of input id {given}"
     )
 
 

@@ -33,7 +33,7 @@ from contracts_core.errors import UsageError
 
 from . import errors
 from .model import Candidate, Reference, SchemaRecord, SubjectVersion
-from .store import Gate
+from .store import Gate, check_import, version_taken
 
 FORMAT: Final = "1"
 # Held while creating the tables, so instances starting at once do not race.
@@ -71,6 +71,10 @@ CREATE INDEX IF NOT EXISTS registry_versions_by_schema ON registry_versions(sche
 CREATE TABLE IF NOT EXISTS registry_config (
     subject TEXT PRIMARY KEY,  -- '' is the global setting
     compatibility TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS registry_modes (
+    subject TEXT PRIMARY KEY,  -- '' is the global setting
+    mode TEXT NOT NULL
 );
 INSERT INTO registry_ids (only_row, last_id) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
 """
@@ -242,6 +246,63 @@ class PostgresStore:
             assert record is not None
         return SubjectVersion(subject, int(numbered[0]), _schema(record))
 
+    def import_version(
+        self, subject: str, candidate: Candidate, schema_id: int, version: int | None
+    ) -> SubjectVersion:
+        with self._write(subject) as db:
+            _lock(db, "schema", candidate.fingerprint)
+            _lock(db, "id", str(schema_id))
+            # Taken first, as a registration takes it: the counter's row lock orders
+            # this import after any registration that is handing out an id now.
+            db.execute("UPDATE registry_ids SET last_id = GREATEST(last_id, %s)", (schema_id,))
+            by_fingerprint = db.execute(
+                "SELECT id FROM registry_schemas WHERE fingerprint = %s", (candidate.fingerprint,)
+            ).fetchone()
+            by_id = db.execute(
+                "SELECT fingerprint FROM registry_schemas WHERE id = %s", (schema_id,)
+            ).fetchone()
+            check_import(
+                schema_id,
+                candidate.fingerprint,
+                None if by_fingerprint is None else int(by_fingerprint[0]),
+                None if by_id is None else str(by_id[0]),
+            )
+            every = _versions(db, subject, deleted=True)
+            for existing in every:
+                same = existing.schema.id == schema_id
+                if version is None and same and not existing.deleted:
+                    return existing
+                if existing.version == version:
+                    if same:
+                        return existing
+                    raise version_taken(subject, version)
+            if by_id is None:
+                db.execute(
+                    "INSERT INTO registry_schemas "
+                    "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
+                    "VALUES (%s, %s, 'PROTOBUF', %s, %s::jsonb, %s, %s)",
+                    (
+                        schema_id,
+                        candidate.fingerprint,
+                        candidate.schema,
+                        _refs_json(candidate.references),
+                        candidate.descriptors,
+                        candidate.root,
+                    ),
+                )
+            number = (
+                version if version is not None else 1 + max((v.version for v in every), default=0)
+            )
+            db.execute(
+                "INSERT INTO registry_versions (subject, version, schema_id) VALUES (%s, %s, %s)",
+                (subject, number, schema_id),
+            )
+            record = db.execute(
+                f"SELECT {_SCHEMA_COLUMNS} FROM registry_schemas s WHERE s.id = %s", (schema_id,)
+            ).fetchone()
+            assert record is not None
+        return SubjectVersion(subject, number, _schema(record))
+
     def soft_delete(self, subject: str, versions: Sequence[int]) -> None:
         with self._write(subject) as db:
             db.execute(
@@ -265,12 +326,30 @@ class PostgresStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_compatibility(self, subject: str | None, level: str) -> None:
+    def set_compatibility(self, subject: str | None, level: str | None) -> None:
+        self._set("registry_config", "compatibility", subject, level)
+
+    def mode(self, subject: str | None) -> str | None:
         with self._connection() as db:
+            row = db.execute(
+                "SELECT mode FROM registry_modes WHERE subject = %s", (subject or "",)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_mode(self, subject: str | None, mode: str | None) -> None:
+        self._set("registry_modes", "mode", subject, mode)
+
+    def _set(self, table: str, column: str, subject: str | None, value: str | None) -> None:
+        """Upsert (or, for None, delete) one setting; '' keys the global one. The
+        names are this module's constants, never input."""
+        with self._connection() as db:
+            if value is None:
+                db.execute(f"DELETE FROM {table} WHERE subject = %s", (subject or "",))
+                return
             db.execute(
-                "INSERT INTO registry_config (subject, compatibility) VALUES (%s, %s) "
-                "ON CONFLICT (subject) DO UPDATE SET compatibility = excluded.compatibility",
-                (subject or "", level),
+                f"INSERT INTO {table} (subject, {column}) VALUES (%s, %s) "
+                f"ON CONFLICT (subject) DO UPDATE SET {column} = excluded.{column}",
+                (subject or "", value),
             )
 
 

@@ -18,6 +18,7 @@ from contracts_core.findings import Finding
 from . import errors
 from .compiler import compile_schema, files_of
 from .model import PROTOBUF, Candidate, Reference, SchemaRecord, SubjectVersion
+from .modes import Explicit, Modes
 from .store import Store
 
 DEFAULT_MODE = Mode.BACKWARD
@@ -91,6 +92,7 @@ def messages(findings: Sequence[Finding]) -> list[str]:
 class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.modes = Modes(store)
 
     # Reading.
     def subjects(self, deleted: bool) -> list[str]:
@@ -127,8 +129,27 @@ class Registry:
         return self.store.referenced_by(subject, target.version)
 
     # Registering.
+    def schemas(self, prefix: str, deleted: bool, latest_only: bool) -> list[SubjectVersion]:
+        """Every version of every subject whose name starts with `prefix`, or only
+        each subject's latest (`GET /schemas`)."""
+        found: list[SubjectVersion] = []
+        for subject in self.store.subjects(deleted):
+            if subject.startswith(prefix):
+                versions = self.store.versions(subject, deleted)
+                found.extend(versions[-1:] if latest_only else versions)
+        return found
+
     def register(self, subject: str, body: object) -> SubjectVersion:
         request = SchemaRequest.parse(body)
+        explicit = Explicit.parse(body)
+        self.modes.check_register(subject, explicit)
+        if explicit.id is not None:  # IMPORT: the caller's numbering, no compatibility gate
+            candidate, _ = self._compile(request)
+            return self.store.import_version(subject, candidate, explicit.id, explicit.version)
+        if explicit.version is not None:
+            numbers = [v.version for v in self.store.versions(subject, deleted=True)]
+            if explicit.version != 1 + max(numbers, default=0):
+                raise errors.invalid_schema("Version is not one more than previous version")
         candidate, new = self._compile(request)
         mode = self.mode(subject)
 
@@ -186,6 +207,7 @@ class Registry:
 
     # Deleting.
     def delete_version(self, subject: str, version_text: str, permanent: bool) -> int:
+        self.modes.check_write(subject)
         target = self.version(subject, version_text, deleted=True)
         self._refuse_if_referenced(subject, [target.version])
         if permanent:
@@ -199,6 +221,7 @@ class Registry:
         return target.version
 
     def delete_subject(self, subject: str, permanent: bool) -> list[int]:
+        self.modes.check_write(subject)
         every = self.versions(subject, deleted=True)
         live = [v.version for v in every if not v.deleted]
         self._refuse_if_referenced(subject, [v.version for v in every])
@@ -242,8 +265,19 @@ class Registry:
             mode = Mode.parse(level)
         except UsageError:
             raise errors.invalid_compatibility(level) from None
+        self.modes.check_write(subject)
         self.store.set_compatibility(subject, mode.value)
         return mode
+
+    def delete_config(self, subject: str | None) -> Mode:
+        """Drop the subject's level (it follows the global one again), or the global
+        level (back to the default); the level it had is returned."""
+        self.modes.check_write(subject)
+        level = self.store.compatibility(subject)
+        if level is None and subject is not None:
+            raise errors.subject_not_found(subject)
+        self.store.set_compatibility(subject, None)
+        return Mode(level) if level else DEFAULT_MODE
 
 
 def _schema(version: SubjectVersion) -> Schema:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import errors
 from .model import Candidate, Reference, SchemaRecord, SubjectVersion
-from .store import Gate
+from .store import Gate, check_import, version_taken
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schemas (
@@ -41,6 +41,10 @@ CREATE INDEX IF NOT EXISTS versions_by_schema ON versions(schema_id);
 CREATE TABLE IF NOT EXISTS config (
     subject TEXT PRIMARY KEY,  -- '' is the global setting
     compatibility TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS modes (
+    subject TEXT PRIMARY KEY,  -- '' is the global setting
+    mode TEXT NOT NULL
 );
 """
 _BUSY_TIMEOUT_MS = 30_000
@@ -193,6 +197,62 @@ class SQLiteStore:
             )
         return SubjectVersion(subject, version, record)
 
+    def import_version(
+        self, subject: str, candidate: Candidate, schema_id: int, version: int | None
+    ) -> SubjectVersion:
+        with self._write() as db:
+            by_fingerprint = db.execute(
+                "SELECT id FROM schemas WHERE fingerprint = ?", (candidate.fingerprint,)
+            ).fetchone()
+            by_id = db.execute(
+                "SELECT fingerprint FROM schemas WHERE id = ?", (schema_id,)
+            ).fetchone()
+            check_import(
+                schema_id,
+                candidate.fingerprint,
+                None if by_fingerprint is None else int(by_fingerprint[0]),
+                None if by_id is None else str(by_id[0]),
+            )
+            every = self._versions(db, subject, deleted=True)
+            for existing in every:
+                same = existing.schema.id == schema_id
+                if version is None and same and not existing.deleted:
+                    return existing
+                if existing.version == version:
+                    if same:
+                        return existing
+                    raise version_taken(subject, version)
+            if by_id is None:
+                # An explicit rowid above sqlite_sequence moves the sequence past it.
+                db.execute(
+                    "INSERT INTO schemas "
+                    "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
+                    "VALUES (?, ?, 'PROTOBUF', ?, ?, ?, ?)",
+                    (
+                        schema_id,
+                        candidate.fingerprint,
+                        candidate.schema,
+                        _refs_json(candidate.references),
+                        candidate.descriptors,
+                        candidate.root,
+                    ),
+                )
+            number = (
+                version if version is not None else 1 + max((v.version for v in every), default=0)
+            )
+            db.execute(
+                "INSERT INTO versions (subject, version, schema_id) VALUES (?, ?, ?)",
+                (subject, number, schema_id),
+            )
+            record = _schema(
+                db.execute(
+                    "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
+                    "FROM schemas WHERE id = ?",
+                    (schema_id,),
+                ).fetchone()
+            )
+        return SubjectVersion(subject, number, record)
+
     def soft_delete(self, subject: str, versions: Sequence[int]) -> None:
         with self._write() as db:
             db.executemany(
@@ -216,12 +276,29 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_compatibility(self, subject: str | None, level: str) -> None:
+    def set_compatibility(self, subject: str | None, level: str | None) -> None:
+        self._set("config", "compatibility", subject, level)
+
+    def mode(self, subject: str | None) -> str | None:
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT mode FROM modes WHERE subject = ?", (subject or "",)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_mode(self, subject: str | None, mode: str | None) -> None:
+        self._set("modes", "mode", subject, mode)
+
+    def _set(self, table: str, column: str, subject: str | None, value: str | None) -> None:
+        """Upsert (or, for None, delete) one setting; '' keys the global one."""
         with self._write() as db:
+            if value is None:
+                db.execute(f"DELETE FROM {table} WHERE subject = ?", (subject or "",))
+                return
             db.execute(
-                "INSERT INTO config (subject, compatibility) VALUES (?, ?) "
-                "ON CONFLICT(subject) DO UPDATE SET compatibility = excluded.compatibility",
-                (subject or "", level),
+                f"INSERT INTO {table} (subject, {column}) VALUES (?, ?) "
+                f"ON CONFLICT(subject) DO UPDATE SET {column} = excluded.{column}",
+                (subject or "", value),
             )
 
 

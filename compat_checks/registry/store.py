@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from . import errors
 from .model import Candidate, SchemaRecord, SubjectVersion
 
 # Called inside the registration's transaction with the subject's live versions
@@ -37,6 +38,16 @@ class Store(Protocol):
         passes, a new version (with the schema's existing id, or a new one)."""
         ...
 
+    def import_version(
+        self, subject: str, candidate: Candidate, schema_id: int, version: int | None
+    ) -> SubjectVersion:
+        """Register under the id (and version; None: the subject's next) the caller
+        names, with no compatibility gate (IMPORT mode). Repeating an import is
+        answered with the version it made; an id, fingerprint or version already
+        taken by something else is refused (check_import). The id counter moves
+        past `schema_id`, so later registrations never reuse it."""
+        ...
+
     def soft_delete(self, subject: str, versions: Sequence[int]) -> None:
         """Mark the versions deleted, all or none."""
         ...
@@ -49,6 +60,38 @@ class Store(Protocol):
         """The configured level of a subject, or the global one (None: not set)."""
         ...
 
-    def set_compatibility(self, subject: str | None, level: str) -> None: ...
+    def set_compatibility(self, subject: str | None, level: str | None) -> None:
+        """Set (None: remove) the subject's or the global level."""
+        ...
+
+    def mode(self, subject: str | None) -> str | None:
+        """The configured mode of a subject, or the global one (None: not set)."""
+        ...
+
+    def set_mode(self, subject: str | None, mode: str | None) -> None:
+        """Set (None: remove) the subject's or the global mode."""
+        ...
 
     def close(self) -> None: ...
+
+
+def check_import(
+    schema_id: int,
+    fingerprint: str,
+    id_of_fingerprint: int | None,
+    fingerprint_of_id: str | None,
+) -> None:
+    """Refuse an import whose schema already has another id, or whose id already
+    holds another schema (Confluent's 42207 and 42205)."""
+    if id_of_fingerprint is not None and id_of_fingerprint != schema_id:
+        raise errors.id_does_not_match(id_of_fingerprint, schema_id)
+    if fingerprint_of_id is not None and fingerprint_of_id != fingerprint:
+        raise errors.not_permitted(f"Overwrite new schema with id {schema_id} is not permitted.")
+
+
+def version_taken(subject: str, version: int) -> errors.RegistryError:
+    # Confluent overwrites the version in this case; we refuse rather than
+    # silently replace a schema that consumers may already have read.
+    return errors.not_permitted(
+        f"Version {version} of subject '{subject}' already exists with another schema"
+    )

@@ -15,8 +15,8 @@ from contracts_core.errors import UsageError
 from contracts_core.findings import Audience, Finding
 from contracts_core.settings import RegistrySettings, registry_url_problem
 
-from .client_auth import credentials
 from .client import DEFAULT_TIMEOUT_S, Registered, RegistryClient
+from .client_auth import credentials
 from .errors import RegistryError
 from .service import Registry
 from .sqlite_store import SQLiteStore
