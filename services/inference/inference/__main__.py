@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 
 from contracts_runtime import ExitCode, Service, SettingsError, run
 from contracts_runtime.inference import ModelRepository, RepositoryError
@@ -20,6 +21,9 @@ from contracts_runtime.inference import ModelRepository, RepositoryError
 from inference import server, settings
 
 _LOG = logging.getLogger("inference")
+# torch warns on stderr when numpy is absent; tensors travel as bytes here, and the
+# log stays one JSON object a line.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
 class App:
