@@ -33,6 +33,8 @@ from codegen.scaffold.answers import FILE_NAME
 
 FLAGSHIP = REPO / "services/inference"
 GO_CLIENT = REPO / "tests/inference_go"
+# The rendered files the flagship edited: its README describes its demo models.
+COMPLETED = {"README.md"}
 SERVICE = "fleet.inference.v1.InferenceService"
 GO_TIMEOUT_S = 120
 START_TIMEOUT_S = 90  # torch import and model loading on a busy 2-core machine
@@ -307,8 +309,8 @@ def render_gpu_inference(ws: Path, name: str) -> Path:
 
 def test_the_flagship_is_made_from_the_template(tmp_path: Path) -> None:
     """A fresh render is what the flagship's answers file recorded (the golden files),
-    and the flagship's rendered files are still as rendered: its additions (demo
-    models, their build, their tests) are files of its own."""
+    and the flagship's rendered files are still as rendered but for its README: its
+    additions (demo models, their build, their tests) are files of its own."""
     ws = copy_repo_workspace(tmp_path / "ws")
     # The flagship's workspace carries the runtime's source, which the Dockerfile copies.
     (ws / "runtime/python").mkdir(parents=True)
@@ -328,7 +330,8 @@ def test_the_flagship_is_made_from_the_template(tmp_path: Path) -> None:
     assert sorted(recorded["files"]) == sorted(rendered)
     for rel, text in rendered.items():
         assert recorded["files"][rel] == text, f"{rel}: re-render services/inference and review"
-        assert (FLAGSHIP / rel).read_text(encoding="utf-8") == text, rel
+        if rel not in COMPLETED:
+            assert (FLAGSHIP / rel).read_text(encoding="utf-8") == text, rel
 
 
 def test_a_gpu_inference_scaffold_serves_and_is_typed_and_clean(tmp_path: Path) -> None:
