@@ -70,23 +70,32 @@ class Recording(nn.Module):
 
 
 class TinyLM(nn.Module):
-    """Token ids [1, seq] -> next-token logits [1, vocab]. With a `tag`, each step waits
-    for a permit of STEPS[tag] (the test hands them out)."""
+    """Token ids [1, seq] -> next-token logits [1, vocab]."""
 
-    def __init__(self, vocab: int = 16, tag: str = "") -> None:
+    def __init__(self, vocab: int = 16) -> None:
         super().__init__()
-        self.tag = tag
         self.embed = nn.Embedding(vocab, 8)
         self.head = nn.Linear(8, vocab)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.tag:
-            CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
-            permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
-            assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
         hidden = self.embed(ids)
         # The last token weighs most, so the greedy sequence does not settle at once.
         return self.head(hidden.mean(dim=1) + hidden[:, -1])
+
+
+class GatedLM(TinyLM):
+    """TinyLM (same weights) whose every step is recorded and waits for a permit of
+    STEPS[tag], which the test hands out one step at a time."""
+
+    def __init__(self, tag: str, vocab: int = 16) -> None:
+        super().__init__(vocab)
+        self.tag = tag
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
+        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
+        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        return super().forward(ids)
 
 
 def seeded(cls: type[nn.Module], seed: int = 0, **kwargs: Any) -> nn.Module:
