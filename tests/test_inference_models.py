@@ -509,3 +509,18 @@ def test_a_model_disagreeing_with_its_config_fails_warm_up(tmp_path: Path) -> No
         assert not repo.ready
 
     run(scenario())
+
+
+def test_bool_elements_are_bytes_0_or_1() -> None:
+    from contracts_runtime.inference import TensorSpec
+    from contracts_runtime.inference.tensors import validate_inputs
+
+    spec = [TensorSpec("mask", "BOOL", (3,))]
+    ordered, batch = validate_inputs(
+        "m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x01\x01")], 4
+    )
+    assert (len(ordered), batch) == (1, 1)
+    with pytest.raises(
+        InferenceError, match="input 'mask': BOOL elements must be bytes 0x00 or 0x01"
+    ):
+        validate_inputs("m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x02\x01")], 4)

@@ -20,6 +20,7 @@ as failures and never in `inference_count` or `inference_exec_count`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -90,9 +91,12 @@ class ModelMetrics:
         self.compute_us = m.compute_us.labels(*labels)
         self.pending = m.pending.labels(*labels)
 
-    def executed(self, inferences: int, queue_s: list[float], compute_s: float) -> None:
-        """One forward pass over `inferences` batch elements from len(queue_s) requests."""
-        self.exec_count.inc()
+    def executed(
+        self, inferences: int, queue_s: Sequence[float], compute_s: float, execs: int = 1
+    ) -> None:
+        """`execs` forward passes over `inferences` batch elements, for len(queue_s)
+        requests that waited queue_s each; compute_s is the batch's time in the model."""
+        self.exec_count.inc(execs)
         self.count.inc(inferences)
         self.queue_us.inc(sum(queue_s) * 1e6)
         self.compute_us.inc(compute_s * 1e6 * len(queue_s))
