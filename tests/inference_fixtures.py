@@ -50,12 +50,14 @@ class TinyClassifier(nn.Module):
 
 class Recording(nn.Module):
     """x [-1] -> y [-1] = x * scale + 1; records each call, waits at the gate, and
-    raises CUDA's out-of-memory error above `oom_above` rows (0: never)."""
+    raises CUDA's out-of-memory error above `oom_above` rows (0: never), and a
+    ValueError on a negative input when `fail_on_negative`."""
 
-    def __init__(self, tag: str, oom_above: int = 0) -> None:
+    def __init__(self, tag: str, oom_above: int = 0, fail_on_negative: bool = False) -> None:
         super().__init__()
         self.tag = tag
         self.oom_above = oom_above
+        self.fail_on_negative = fail_on_negative
         self.scale = nn.Parameter(torch.tensor(2.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,6 +68,8 @@ class Recording(nn.Module):
             raise torch.cuda.OutOfMemoryError(
                 f"CUDA out of memory. Tried to allocate {x.shape[0]} rows (simulated)"
             )
+        if self.fail_on_negative and bool((x < 0).any()):
+            raise ValueError("negative input")
         return x * self.scale + 1
 
 
