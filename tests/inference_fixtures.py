@@ -50,12 +50,14 @@ class TinyClassifier(nn.Module):
 
 class Recording(nn.Module):
     """x [-1] -> y [-1] = x * scale + 1; records each call, waits at the gate, and
-    raises CUDA's out-of-memory error above `oom_above` rows (0: never)."""
+    raises CUDA's out-of-memory error above `oom_above` rows (0: never), and a
+    ValueError on a negative input when `fail_on_negative`."""
 
-    def __init__(self, tag: str, oom_above: int = 0) -> None:
+    def __init__(self, tag: str, oom_above: int = 0, fail_on_negative: bool = False) -> None:
         super().__init__()
         self.tag = tag
         self.oom_above = oom_above
+        self.fail_on_negative = fail_on_negative
         self.scale = nn.Parameter(torch.tensor(2.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,27 +68,38 @@ class Recording(nn.Module):
             raise torch.cuda.OutOfMemoryError(
                 f"CUDA out of memory. Tried to allocate {x.shape[0]} rows (simulated)"
             )
+        if self.fail_on_negative and bool((x < 0).any()):
+            raise ValueError("negative input")
         return x * self.scale + 1
 
 
 class TinyLM(nn.Module):
-    """Token ids [1, seq] -> next-token logits [1, vocab]. With a `tag`, each step waits
-    for a permit of STEPS[tag] (the test hands them out)."""
+    """Token ids [1, seq] -> next-token logits [1, vocab]."""
 
-    def __init__(self, vocab: int = 16, tag: str = "") -> None:
+    def __init__(self, vocab: int = 16) -> None:
         super().__init__()
-        self.tag = tag
         self.embed = nn.Embedding(vocab, 8)
         self.head = nn.Linear(8, vocab)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.tag:
-            CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
-            permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
-            assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
         hidden = self.embed(ids)
         # The last token weighs most, so the greedy sequence does not settle at once.
         return self.head(hidden.mean(dim=1) + hidden[:, -1])
+
+
+class GatedLM(TinyLM):
+    """TinyLM (same weights) whose every step is recorded and waits for a permit of
+    STEPS[tag], which the test hands out one step at a time."""
+
+    def __init__(self, tag: str, vocab: int = 16) -> None:
+        super().__init__(vocab)
+        self.tag = tag
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
+        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
+        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        return super().forward(ids)
 
 
 def seeded(cls: type[nn.Module], seed: int = 0, **kwargs: Any) -> nn.Module:

@@ -509,3 +509,50 @@ def test_a_model_disagreeing_with_its_config_fails_warm_up(tmp_path: Path) -> No
         assert not repo.ready
 
     run(scenario())
+
+
+def test_bool_elements_are_bytes_0_or_1() -> None:
+    from contracts_runtime.inference import TensorSpec
+    from contracts_runtime.inference.tensors import validate_inputs
+
+    spec = [TensorSpec("mask", "BOOL", (3,))]
+    ordered, batch = validate_inputs(
+        "m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x01\x01")], 4
+    )
+    assert (len(ordered), batch) == (1, 1)
+    with pytest.raises(
+        InferenceError, match="input 'mask': BOOL elements must be bytes 0x00 or 0x01"
+    ):
+        validate_inputs("m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x02\x01")], 4)
+
+
+def test_a_failing_model_is_internal_and_the_server_goes_on(tmp_path: Path) -> None:
+    tag = "fails"
+    fx.CALLS.pop(tag, None)
+    fx.gate(tag).set()
+    fx.write_model(
+        tmp_path,
+        "rec",
+        "state_dict",
+        fx.Recording(tag),
+        tensors=fx.RECORDING_TENSORS,
+        header="max_batch_size = 8",
+        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", fail_on_negative = true }}',
+    )
+    registry = CollectorRegistry()
+
+    async def scenario() -> tuple[InferenceError, Any]:
+        repo = await loaded(tmp_path, registry)
+        model = repo.get("rec")
+        with pytest.raises(InferenceError) as failed:
+            await model.predict([x_input(-1)])
+        after = await model.predict([x_input(1)])
+        await repo.close()
+        return failed.value, after
+
+    error, after = run(scenario())
+    assert error.code == grpc.StatusCode.INTERNAL
+    assert error.message == "model 'rec' version 1 failed: ValueError: negative input"
+    assert struct.unpack("<f", after[0].data) == (3.0,)
+    labels = {"model": "rec", "version": "1", "reason": "BACKEND"}
+    assert registry.get_sample_value("inference_request_failure_total", labels) == 1

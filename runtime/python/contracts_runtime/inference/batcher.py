@@ -242,7 +242,7 @@ class Batcher(Generic[T, R]):
         total = 0
         for q in self._queue:
             # The oldest item always runs, even if it alone exceeds a preferred size.
-            if q.key == key and (not batch or total + q.size <= limit) and total < limit:
+            if q.key == key and (not batch or total + q.size <= limit):
                 batch.append(q)
                 total += q.size
             else:

@@ -1,25 +1,13 @@
-"""Per model and version metrics with Triton's meanings, under our own `inference_`
+"""Per model and version metrics with Triton's meanings under our own `inference_`
 prefix (Triton's are `nv_inference_*`), so an operator who knows Triton reads them at
-once:
-
-| metric | Triton's | meaning |
-|---|---|---|
-| `inference_request_success_total` | `nv_inference_request_success` | requests answered |
-| `inference_request_failure_total{reason}` | `nv_inference_request_failure` | requests failed: `REJECTED` (queue full), `CANCELED`, `DEADLINE`, `INVALID`, `BACKEND` (the model failed, out of memory included) |
-| `inference_count_total` | `nv_inference_count` | inferences run: batch elements the model computed |
-| `inference_exec_count_total` | `nv_inference_exec_count` | model executions (forward passes); count / exec count is the mean batch size |
-| `inference_request_duration_us_total` | `nv_inference_request_duration_us` | cumulative time from arrival to answer, of successful requests |
-| `inference_queue_duration_us_total` | `nv_inference_queue_duration_us` | cumulative time requests waited in the queue |
-| `inference_compute_infer_duration_us_total` | `nv_inference_compute_infer_duration_us` | cumulative time in the model, each request counting its batch's time |
-| `inference_pending_request_count` | `nv_inference_pending_request_count` | requests waiting in the queue now |
-
-Requests dropped before the model (deadline passed, caller cancelled, queue full) count
-as failures and never in `inference_count` or `inference_exec_count`.
+once; runtime/README.md lists them. Requests dropped before the model (deadline passed,
+caller cancelled, queue full) count as failures and never as inferences or executions.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -90,9 +78,12 @@ class ModelMetrics:
         self.compute_us = m.compute_us.labels(*labels)
         self.pending = m.pending.labels(*labels)
 
-    def executed(self, inferences: int, queue_s: list[float], compute_s: float) -> None:
-        """One forward pass over `inferences` batch elements from len(queue_s) requests."""
-        self.exec_count.inc()
+    def executed(
+        self, inferences: int, queue_s: Sequence[float], compute_s: float, execs: int = 1
+    ) -> None:
+        """`execs` forward passes over `inferences` batch elements, for len(queue_s)
+        requests that waited queue_s each; compute_s is the batch's time in the model."""
+        self.exec_count.inc(execs)
         self.count.inc(inferences)
         self.queue_us.inc(sum(queue_s) * 1e6)
         self.compute_us.inc(compute_s * 1e6 * len(queue_s))

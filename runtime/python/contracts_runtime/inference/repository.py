@@ -5,6 +5,7 @@ only when a repository loads (runner.py), so importing this package needs no tor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -141,7 +142,7 @@ class Model:
 
     def stats(self) -> ModelStats:
         with self._lock:
-            return ModelStats(**{**vars(self._stats), "queued": self._batcher.queued})
+            return dataclasses.replace(self._stats, queued=self._batcher.queued)
 
     async def start(self) -> None:
         await self._batcher.start()
@@ -290,11 +291,7 @@ class Model:
         with self._lock:
             self._stats.inference_count += inferences
             self._stats.exec_count += execs
-        m = self._metrics
-        m.exec_count.inc(execs)
-        m.count.inc(inferences)
-        m.queue_us.inc(sum(queue_s) * 1e6)
-        m.compute_us.inc(compute_s * 1e6 * len(queue_s))
+        self._metrics.executed(inferences, queue_s, compute_s, execs)
 
 
 class ModelRepository:

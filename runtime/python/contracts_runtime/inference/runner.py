@@ -6,6 +6,7 @@ runner thread (see batcher.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import logging
@@ -23,7 +24,13 @@ import torch
 
 from contracts_runtime.inference.config import ModelConfig
 from contracts_runtime.inference.errors import InferenceError, RepositoryError
-from contracts_runtime.inference.tensors import VARIABLE, InputTensor, OutputTensor, TensorSpec
+from contracts_runtime.inference.tensors import (
+    ELEMENT_SIZE,
+    VARIABLE,
+    InputTensor,
+    OutputTensor,
+    TensorSpec,
+)
 
 log = logging.getLogger("contracts_runtime.inference")
 
@@ -141,6 +148,7 @@ class Runner:
         self.device = device
         self.module = module
         self._pin = device.type == "cuda"
+        self._stream: torch.cuda.Stream | None = None
         self._output_index = {spec.name: i for i, spec in enumerate(config.outputs)}
 
     def init_thread(self) -> None:
@@ -155,6 +163,9 @@ class Runner:
         torch.set_num_threads(threads)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+            # Its own stream: instances on one GPU overlap instead of queueing on the
+            # default stream behind each other's copies and kernels.
+            self._stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
 
     def warm_up(self) -> None:
         """One forward pass on zeros (variable dimensions as 1) before the model is
@@ -177,9 +188,7 @@ class Runner:
         for spec in config.inputs:
             dims = tuple(1 if d == VARIABLE else d for d in spec.dims)
             shape = (1, *dims) if config.max_batch_size > 0 else dims
-            size = (
-                math.prod(shape) * torch.tensor([], dtype=TORCH_DTYPES[spec.dtype]).element_size()
-            )
+            size = math.prod(shape) * ELEMENT_SIZE[spec.dtype]
             inputs.append(InputTensor(spec.name, spec.dtype, shape, bytes(size)))
         [outcome] = self.predict([PredictItem(inputs, 1, list(config.outputs))])
         if isinstance(outcome, BaseException):
@@ -189,10 +198,13 @@ class Runner:
         """One forward pass for the batch; on CUDA out of memory, RESOURCE_EXHAUSTED for
         the batch, or (split_on_oom) its halves tried on their own."""
         try:
-            return list(self._forward(items))
+            with self._on_stream():
+                return list(self._forward(items))
+        except InferenceError:
+            raise
         except Exception as exc:
             if not is_out_of_memory(exc):
-                raise
+                raise self._failure(exc) from exc
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             if self.config.batching.split_on_oom and len(items) > 1:
@@ -209,6 +221,11 @@ class Runner:
                 f"of {sum(i.batch for i in items)}",
             )
             return [error] * len(items)
+
+    def _on_stream(self) -> contextlib.AbstractContextManager[Any]:
+        if self._stream is None:
+            return contextlib.nullcontext()
+        return torch.cuda.stream(self._stream)
 
     def _forward(self, items: Sequence[PredictItem]) -> list[list[OutputTensor]]:
         batching = self.config.max_batch_size > 0
@@ -296,6 +313,11 @@ class Runner:
             )
         return tensor.to("cpu").contiguous()
 
+    def _failure(self, exc: Exception) -> InferenceError:
+        """A model that raised: INTERNAL for the callers, the traceback in the log."""
+        log.error("model %s version %s failed", self.config.name, self.version, exc_info=exc)
+        return self._model_error(f"failed: {type(exc).__name__}: {exc}")
+
     def _model_error(self, what: str) -> InferenceError:
         return InferenceError(
             grpc.StatusCode.INTERNAL, f"model '{self.config.name}' version {self.version} {what}"
@@ -306,11 +328,19 @@ class Runner:
         returns next-token logits of shape [1, vocab] (or [1, seq, vocab], whose last
         position is used). Stops at max_tokens, the eos token, `job.stop`, or the
         deadline (DEADLINE_EXCEEDED). Returns the number of steps run."""
+        try:
+            return self._generate(job)
+        except InferenceError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    def _generate(self, job: GenerateJob) -> int:
         eos = self.config.generate.eos_token if self.config.generate else None
-        ids = torch.frombuffer(bytearray(job.tokens.data), dtype=torch.int64).reshape(1, -1)
-        ids = ids.to(self.device)
+        prompt = torch.frombuffer(bytearray(job.tokens.data), dtype=torch.int64).reshape(1, -1)
         steps = 0
-        with torch.inference_mode():
+        with torch.inference_mode(), self._on_stream():
+            ids = prompt.to(self.device)
             for _ in range(job.max_tokens):
                 if job.stop.is_set():
                     break

@@ -133,6 +133,10 @@ def _validate_one(spec: TensorSpec, tensor: InputTensor, max_batch_size: int) ->
             f"input '{spec.name}': {len(tensor.data)} bytes of data, expected {want_bytes} "
             f"(shape {_dims_text(shape)} x {ELEMENT_SIZE[spec.dtype]} bytes per {spec.dtype})"
         )
+    # The contract allows only 0x00 and 0x01; torch would read other bytes as true
+    # without complaint.
+    if spec.dtype == "BOOL" and tensor.data.translate(None, b"\x00\x01"):
+        raise invalid(f"input '{spec.name}': BOOL elements must be bytes 0x00 or 0x01")
     return batch
 
 
