@@ -257,6 +257,30 @@ def test_sigterm_under_load_answers_every_accepted_call(start: Start, models: Pa
     assert len(refused) == 8 and set(refused) <= {"UNAVAILABLE", "CANCELLED"}, outcomes
 
 
+def test_worker_processes_share_the_port_each_with_its_models(start: Start, models: Path) -> None:
+    service = start(models, "--workers", "2", serving=False)
+    served = service.wait_for("serving", count=2, timeout=2 * START_TIMEOUT_S)
+    workers = {line["worker"] for line in served}
+    assert workers == {0, 1}
+    image = tensor_pb2.Tensor(
+        name="image",
+        datatype=tensor_pb2.DATA_TYPE_FP32,
+        shape=[1, 3, 32, 32],
+        raw_data=bytes(4 * 3 * 32 * 32),
+    )
+    for _ in range(40):  # a connection each: the kernel spreads them over the workers
+        with grpc.insecure_channel(service.address) as channel:
+            reply = pb_grpc.InferenceServiceStub(channel).Predict(
+                pb.PredictRequest(model_name="classifier", inputs=[image]), timeout=30
+            )
+        assert list(reply.outputs[0].shape) == [1, 10]
+    wait_until(lambda: len(service.logged("finished call")) >= 40)
+    answered_by = {line["worker"] for line in service.logged("finished call")}
+    assert answered_by == {0, 1}
+    service.signal(signal.SIGTERM)
+    assert service.exit_code(timeout=60) == 0
+
+
 @pytest.mark.parametrize("fault", ["unknown key", "missing weights"])
 def test_a_malformed_repository_stops_start_up_naming_the_file(
     start: Start, models: Path, tmp_path: Path, fault: str
