@@ -383,3 +383,21 @@ def test_gpu_inference_refuses_a_service_without_the_inference_shape(tmp_path: P
     assert "fleet.tasks.v1.TaskService lacks the RPC(s) Predict (unary)" in result.stderr
     assert "PredictStream (server_stream)" in result.stderr
     assert not (ws / "services").exists()
+
+
+def test_a_contract_without_a_metadata_device_renders_without_it(tmp_path: Path) -> None:
+    """The view model decides from the contract: before GetModelMetadataResponse had
+    `device`, the server set none and the test asserted none."""
+    ws = copy_repo_workspace(tmp_path / "ws")
+    proto = ws / "contracts/fleet/inference/v1/inference_service.proto"
+    text = proto.read_text(encoding="utf-8")
+    field = re.search(
+        r"\n\n  // Device the described version runs on.*?string device = 6;", text, re.S
+    )
+    assert field, "the contract's device field moved; update this test"
+    proto.write_text(text.replace(field.group(0), ""), encoding="utf-8")
+    folder = render_gpu_inference(ws, "infer")
+    assert "device=meta.device" not in (folder / "infer/server.py").read_text(encoding="utf-8")
+    assert "meta.device" not in (folder / "tests/test_service.py").read_text(encoding="utf-8")
+    flagship = (FLAGSHIP / "inference/server.py").read_text(encoding="utf-8")
+    assert "device=meta.device" in flagship
