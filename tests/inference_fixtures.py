@@ -20,6 +20,7 @@ from torch import nn
 # Per tag: the input shapes each forward pass saw, and torch's thread count there.
 CALLS: dict[str, list[tuple[int, ...]]] = {}
 THREADS: dict[str, list[int]] = {}
+THREAD_NAMES: dict[str, list[str]] = {}
 GATES: dict[str, threading.Event] = {}
 STEPS: dict[str, threading.Semaphore] = {}
 GATE_BOUND_S = 10.0
@@ -63,6 +64,7 @@ class Recording(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         CALLS.setdefault(self.tag, []).append(tuple(x.shape))
         THREADS.setdefault(self.tag, []).append(torch.get_num_threads())
+        THREAD_NAMES.setdefault(self.tag, []).append(threading.current_thread().name)
         assert gate(self.tag).wait(GATE_BOUND_S), "test gate never opened"
         if self.oom_above and x.shape[0] > self.oom_above:
             raise torch.cuda.OutOfMemoryError(

@@ -212,6 +212,8 @@ def test_a_lone_request_runs_at_once_as_a_batch_of_one(tmp_path: Path) -> None:
     # max_queue_delay_us = 0: it did not wait for company.
     assert fx.CALLS[tag][1:] == [(1, 3)]
     assert (stats.inference_count, stats.exec_count) == (1, 1)
+    # Warm-up and request ran in the instance's runner thread, not on the event loop.
+    assert fx.THREAD_NAMES[tag] == ["infer-rec:1-0", "infer-rec:1-0"]
 
 
 def test_shapes_of_variable_dimensions_are_never_stacked(tmp_path: Path) -> None:
