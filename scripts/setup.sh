@@ -17,7 +17,9 @@ command -v "$PYTHON" >/dev/null || die "python3 not found; install Python 3.11 o
 command -v npm >/dev/null || die "npm not found; install Node.js (20 or newer) with npm"
 
 stamp_inputs=(pyproject.toml package.json package-lock.json scripts/setup.sh generated/python/pyproject.toml contracts_core/tools.py
-  runtime/python/pyproject.toml tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum)
+  runtime/python/pyproject.toml services/inference/pyproject.toml services/inference/scripts/build_models.py
+  services/inference/inference/models.py services/inference/inference/build.py
+  tests/clients/go.mod tests/clients/go.sum runtime/go/go.sum)
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 if [[ -f .venv/.setup-stamp && "$(cat .venv/.setup-stamp)" == "$stamp" && -x .venv/bin/buf ]]; then
   exit 0
@@ -34,9 +36,15 @@ say "installing Python packages (pinned in pyproject.toml)"
 # editable mode uses an import hook that type checkers cannot see.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   -e generated/python --config-settings editable_mode=compat
-# The serving runtime services import (pinned in its own pyproject.toml).
+# The serving runtime services import (pinned in its own pyproject.toml), with its
+# inference extra (torch, the PyPI build: CPU here, CUDA where a GPU is), and the
+# flagship inference service. pip's cache keeps a re-install of torch fast.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-  -e runtime/python --config-settings editable_mode=compat
+  -e 'runtime/python[inference]' --config-settings editable_mode=compat
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+  -e services/inference --config-settings editable_mode=compat
+# The demo models of services/inference, built from a fixed seed (never downloaded).
+.venv/bin/python services/inference/scripts/build_models.py services/inference/model_repository
 
 say "installing buf (pinned in package-lock.json)"
 # `npm ci` installs exactly the lock file's versions and integrity hashes and

@@ -140,11 +140,52 @@ def test_the_serving_runtime_imports_only_its_pinned_distributions() -> None:
         "prometheus-client": "prometheus_client",
     }
     assert pinned == set(imported_as)
+    # torch is the `inference` extra, and only the inference package may import it.
+    extra = {d.split("==")[0] for d in project["project"]["optional-dependencies"]["inference"]}
+    assert extra == {"torch"}
     allowed = set(sys.stdlib_module_names) | set(imported_as.values()) | {"contracts_runtime"}
     bad = [
         f"{path.relative_to(REPO)} imports {module}"
         for path in python_files("runtime/python/contracts_runtime")
         for module in imports_of(path, "contracts_runtime")
         if module.split(".")[0] not in allowed
+        and not (module.split(".")[0] == "torch" and path.parent == INFERENCE)
     ]
+    assert not bad, "\n".join(bad)
+
+
+INFERENCE = REPO / "runtime/python/contracts_runtime/inference"
+# The modules that import without torch (device and repository import it inside functions):
+# the batcher batches opaque items, and a
+# service validates requests and reads configs before (or without) loading a model.
+TORCH_FREE = {
+    "__init__.py",
+    "batcher.py",
+    "config.py",
+    "device.py",
+    "errors.py",
+    "metrics.py",
+    "repository.py",
+    "tensors.py",
+}
+
+
+def test_torch_stays_out_of_the_inference_packages_torch_free_modules() -> None:
+    """Top-level imports of the torch-free modules (and of the modules they import of
+    ours) never reach torch; the others import it, or import it inside functions."""
+    bad = []
+    for name in sorted(TORCH_FREE):
+        tree = ast.parse((INFERENCE / name).read_text(encoding="utf-8"))
+        for node in tree.body:
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            for module in modules:
+                leaf = module.removeprefix("contracts_runtime.inference.") + ".py"
+                if module.split(".")[0] == "torch" or (
+                    module.startswith("contracts_runtime.inference.") and leaf not in TORCH_FREE
+                ):
+                    bad.append(f"{name} imports {module} at import time")
     assert not bad, "\n".join(bad)

@@ -132,9 +132,10 @@ def test_answers_file_records_the_render(tmp_path: Path) -> None:
 def test_list_prints_the_templates(tmp_path: Path) -> None:
     result = run_contracts("new", "service", "--list", cwd=tmp_path)
     assert result.code == 0, result.stderr
-    assert re.match(
-        r"grpc +grpc\.aio service on contracts-runtime: .+ \(version 1\)$", result.stdout
+    assert re.search(
+        r"^grpc +grpc\.aio service on contracts-runtime: .+ \(version 1\)$", result.stdout, re.M
     )
+    assert re.search(r"^gpu-inference +inference server of .+ \(version 1\)$", result.stdout, re.M)
 
 
 def test_workspace_templates_override_and_add(tmp_path: Path) -> None:
@@ -150,7 +151,11 @@ def test_workspace_templates_override_and_add(tmp_path: Path) -> None:
         },
     )
     listed = run_contracts("new", "service", "--list", cwd=ws)
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["grpc", "tiny"]
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "gpu-inference",
+        "grpc",
+        "tiny",
+    ]
     assert scaffold(ws).code == 0
     assert (ws / FOLDER / "README.md").read_text() == "# echo (ours)\n"
     assert (ws / FOLDER / NAME / "server.py").is_file()  # the rest is built in

@@ -106,7 +106,9 @@ def new_service(ws: Workspace, image: Image, req: Request) -> Result:
     targets = [f.name for f in image.target_files()]
     model = image.model
     runtime_dir = RUNTIME_SOURCE if (ws.root / RUNTIME_SOURCE / "pyproject.toml").is_file() else ""
-    view = build_view(model, targets, service, names, rel_folder, runtime_dir)
+    view = catalog.extend(
+        info, build_view(model, targets, service, names, rel_folder, runtime_dir), model
+    )
     rendered = catalog.render(info, view, override)
     for rel in rendered:
         if rel.startswith("/") or ".." in rel.split("/") or rel == answers.FILE_NAME:

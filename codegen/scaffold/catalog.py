@@ -1,7 +1,8 @@
 """The scaffold templates: folders the scaffolder discovers, and their rendering.
 
 A template is a folder `<name>/` holding `template.toml` (a one-line
-`description` and a `version`) and `files/`, the tree it renders: every
+`description`, a `version` and optionally `view`, an extra view model such as
+"inference") and `files/`, the tree it renders: every
 `*.j2` file becomes the same relative path without `.j2`, with a folder
 named `__package__` renamed to the service's Python package. The built-in
 templates live next to this module; a workspace adds or overrides them under
@@ -12,11 +13,14 @@ loader of codegen (a file there replaces the built-in file of that name).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from codegen.gen.templates import Templates
+from codegen.scaffold import inference_view
 from codegen.scaffold.view import ServiceView
+from contracts_core.descriptors import Model
 from contracts_core.errors import ConfigError, UsageError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "templates"
@@ -26,7 +30,11 @@ MANIFEST = "template.toml"
 _FILES = "files"
 _SUFFIX = ".j2"
 _PACKAGE_DIR = "__package__"
-_KEYS = {"description", "version"}
+_KEYS = {"description", "version", "view"}
+# A template's extra view model, by the name its manifest gives as `view`.
+VIEWS: dict[str, Callable[[ServiceView, Model], ServiceView]] = {
+    inference_view.NAME: inference_view.extend
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class TemplateInfo:
     description: str
     version: str
     manifest: Path
+    view: str = ""  # the extra view model it renders with (VIEWS), "" for none
 
 
 def _roots(override_dir: Path | None) -> list[Path]:
@@ -70,7 +79,18 @@ def _read_manifest(name: str, manifest: Path) -> TemplateInfo:
         raise ConfigError(f"{manifest}: description must be a non-empty string")
     if not isinstance(version, str) or not version.strip():
         raise ConfigError(f'{manifest}: version must be a non-empty string, such as "1"')
-    return TemplateInfo(name, description.strip(), version, manifest)
+    view = data.get("view", "")
+    if view and view not in VIEWS:
+        raise ConfigError(
+            f"{manifest}: view {view!r} is not a view model; the view models are "
+            + ", ".join(sorted(VIEWS))
+        )
+    return TemplateInfo(name, description.strip(), version, manifest, view)
+
+
+def extend(info: TemplateInfo, view: ServiceView, model: Model) -> ServiceView:
+    """The view with the template's extra view model, if it names one."""
+    return VIEWS[info.view](view, model) if info.view else view
 
 
 def choose(name: str, override_dir: Path | None) -> TemplateInfo:

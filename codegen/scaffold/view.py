@@ -12,11 +12,15 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from codegen.gen import python_names, python_target
 from codegen.scaffold.names import ServiceNames
 from contracts_core.descriptors import Element, Kind, Model
 from contracts_core.errors import UsageError
+
+if TYPE_CHECKING:
+    from codegen.scaffold.inference_view import InferenceView
 
 # Where `contracts gen` writes the Python target, relative to the workspace.
 GENERATED_PYTHON = "generated/python"
@@ -171,6 +175,8 @@ class ServiceView:
     liveness_period_s: int = LIVENESS_PERIOD_S
     liveness_failures: int = LIVENESS_FAILURES
     dev_requirements: tuple[str, ...] = (*DEV_PINS, *python_target.TYPING_PINS)
+    # A template's extra view (template.toml `view = "inference"`), None for others.
+    inference: InferenceView | None = None
 
     @property
     def docstring(self) -> str:
@@ -204,6 +210,11 @@ class ServiceView:
             "from grpc_health.v1 import health_pb2, health_pb2_grpc",
             "from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc",
         )
+
+    def imports_of(self, used: tuple[str, ...], *fixed: str) -> tuple[str, ...]:
+        """A module's third-party imports: the fixed lines and the generated modules
+        named by `used` (aliases), in ruff's isort order."""
+        return self._third_party(set(used), *fixed)
 
     def _third_party(self, used: set[str], *fixed: str) -> tuple[str, ...]:
         """The fixed imports and those of the generated modules used (by alias), one

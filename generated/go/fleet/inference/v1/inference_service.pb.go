@@ -625,7 +625,11 @@ type GetModelMetadataResponse struct {
 	Inputs []*TensorMetadata `protobuf:"bytes,4,rep,name=inputs,proto3" json:"inputs,omitempty"`
 	// Outputs the described version produces, which a PredictRequest may
 	// select with output_names.
-	Outputs       []*TensorMetadata `protobuf:"bytes,5,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Outputs []*TensorMetadata `protobuf:"bytes,5,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	// Device the described version runs on, such as "cpu" or "cuda:0", chosen
+	// by the server at start-up. Informational. Empty when the server does not
+	// say.
+	Device        string `protobuf:"bytes,6,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -693,6 +697,13 @@ func (x *GetModelMetadataResponse) GetOutputs() []*TensorMetadata {
 		return x.Outputs
 	}
 	return nil
+}
+
+func (x *GetModelMetadataResponse) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
 }
 
 // GetModelReadyRequest names the model version to check.
@@ -844,13 +855,14 @@ const file_fleet_inference_v1_inference_service_proto_rawDesc = "" +
 	"\x17GetModelMetadataRequest\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12#\n" +
-	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\"\xe0\x01\n" +
+	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\"\xf8\x01\n" +
 	"\x18GetModelMetadataResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bversions\x18\x02 \x03(\tR\bversions\x12\x1a\n" +
 	"\bplatform\x18\x03 \x01(\tR\bplatform\x12:\n" +
 	"\x06inputs\x18\x04 \x03(\v2\".fleet.inference.v1.TensorMetadataR\x06inputs\x12<\n" +
-	"\aoutputs\x18\x05 \x03(\v2\".fleet.inference.v1.TensorMetadataR\aoutputs\"Z\n" +
+	"\aoutputs\x18\x05 \x03(\v2\".fleet.inference.v1.TensorMetadataR\aoutputs\x12\x16\n" +
+	"\x06device\x18\x06 \x01(\tR\x06device\"Z\n" +
 	"\x14GetModelReadyRequest\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12#\n" +

@@ -367,11 +367,17 @@ class GetModelMetadataResponse(_message.Message):
     PLATFORM_FIELD_NUMBER: _builtins.int
     INPUTS_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    DEVICE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the model."""
     platform: _builtins.str
     """Backend that runs the model, such as "onnxruntime", "pytorch" or
     "tensorrt". Informational; the set of values depends on the server.
+    """
+    device: _builtins.str
+    """Device the described version runs on, such as "cpu" or "cuda:0", chosen
+    by the server at start-up. Informational. Empty when the server does not
+    say.
     """
     @_builtins.property
     def versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -399,10 +405,11 @@ class GetModelMetadataResponse(_message.Message):
         platform: _builtins.str = ...,
         inputs: _abc.Iterable[_tensor_pb2.TensorMetadata] | None = ...,
         outputs: _abc.Iterable[_tensor_pb2.TensorMetadata] | None = ...,
+        device: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "name", b"name", "outputs", b"outputs", "platform", b"platform", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "inputs", b"inputs", "name", b"name", "outputs", b"outputs", "platform", b"platform", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,279 @@
+"""A dynamic batcher in the spirit of Triton's, for opaque items (torch-free).
+
+Callers `await batcher.submit(item)` on the event loop; runner threads (one per model
+instance) take batches off one bounded queue and call `execute(instance, batch)` outside
+the loop; each result goes back to its caller through `loop.call_soon_threadsafe`, one
+hand-off per batch, so the loop never waits for the model.
+
+How a batch forms, each time a runner thread is free:
+- Items whose deadline passed, or whose caller stopped waiting (cancelled, or its own
+  deadline fired), are removed from the queue and never reach `execute`.
+- Only items with the same `key` as the oldest item join its batch (the caller uses the
+  per-item shape, so tensors of different variable dimensions are never stacked); the
+  others keep their place for a later batch.
+- Greedy (`max_queue_delay_s == 0`, the default): the thread takes at once what is
+  queued, up to `max_batch_size` (the sum of the items' sizes). A lone item runs at once
+  as a batch of one: no wait.
+- With a delay, the batch waits for more items until it is full (`max_batch_size`, or
+  the largest preferred size when there are preferred sizes) or its oldest item has
+  waited the delay.
+- With preferred sizes, a batch larger than the smallest preferred size is cut to the
+  largest preferred size it can hold; the rest waits for the next free thread.
+
+A full queue (`queue_size` items, whatever their sizes) refuses at once with
+RESOURCE_EXHAUSTED; a closed batcher with UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from contracts_runtime.inference.errors import InferenceError, QueueFullError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_batch_size: int = 1
+    max_queue_delay_s: float = 0.0
+    preferred_batch_sizes: tuple[int, ...] = ()
+    queue_size: int = 256
+    instances: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.queue_size < 1 or self.instances < 1:
+            raise ValueError(f"batch policy needs sizes and counts >= 1: {self}")
+        if any(not 1 <= p <= self.max_batch_size for p in self.preferred_batch_sizes):
+            raise ValueError(f"preferred batch sizes must lie in 1..{self.max_batch_size}")
+
+
+@dataclass(eq=False)
+class Queued(Generic[T, R]):
+    """One waiting item. `enqueued` is its `time.monotonic()` on arrival, `deadline`
+    an absolute `time.monotonic()` or None."""
+
+    item: T
+    size: int
+    key: Hashable
+    deadline: float | None
+    enqueued: float
+    future: asyncio.Future[R]
+    loop: asyncio.AbstractEventLoop
+    abandoned: bool = field(default=False)
+
+
+# (instance number, the batch) -> one result or exception per item, in order.
+Execute = Callable[[int, list[Queued[T, R]]], Sequence[R | BaseException]]
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        name: str,
+        policy: BatchPolicy,
+        execute: Execute[T, R],
+        init: Callable[[int], None] | None = None,
+    ) -> None:
+        """`init(instance)` runs first in each runner thread (thread settings, warm-up);
+        `start` fails with its exception."""
+        self.name = name
+        self.policy = policy
+        self._execute = execute
+        self._init = init
+        self._queue: deque[Queued[T, R]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        # Delay mode: a waiting thread must re-check on every arrival, not just one of them.
+        self._notify = self._cond.notify_all if policy.max_queue_delay_s > 0 else self._cond.notify
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def start(self) -> None:
+        """Start the runner threads; returns once each ran `init`."""
+        ready: list[concurrent.futures.Future[None]] = []
+        for instance in range(self.policy.instances):
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            thread = threading.Thread(
+                target=self._serve, args=(instance, done), name=f"infer-{self.name}-{instance}"
+            )
+            # Daemon: a process that exits without `close` is not held up by idle runners.
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+            ready.append(done)
+        try:
+            for done in ready:
+                await asyncio.wrap_future(done)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def submit(
+        self, item: T, *, size: int = 1, key: Hashable = None, deadline: float | None = None
+    ) -> R:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if deadline is not None and deadline <= now:
+            raise _deadline_error(self.name)
+        future: asyncio.Future[R] = loop.create_future()
+        queued = Queued(item, size, key, deadline, now, future, loop)
+        with self._cond:
+            if self._closed:
+                raise InferenceError(
+                    grpc.StatusCode.UNAVAILABLE, f"model '{self.name}' is shutting down"
+                )
+            if len(self._queue) >= self.policy.queue_size:
+                raise QueueFullError(
+                    f"model '{self.name}': queue full ({self.policy.queue_size} requests waiting); retry with backoff",
+                )
+            self._queue.append(queued)
+            self._notify()
+        timeout = asyncio.timeout_at(None if deadline is None else loop.time() + deadline - now)
+        try:
+            async with timeout:
+                return await future
+        except TimeoutError:
+            self._abandon(queued)
+            if timeout.expired():
+                raise _deadline_error(self.name) from None
+            raise
+        except BaseException:
+            self._abandon(queued)
+            raise
+
+    async def close(self) -> None:
+        """Refuse new items, let the runner threads finish what is queued, join them."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        threads, self._threads = self._threads, []
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
+
+    def _abandon(self, queued: Queued[T, R]) -> None:
+        """The caller stopped waiting: if the item is still queued, it never runs."""
+        with self._cond:
+            queued.abandoned = True
+            # Already taken into a batch when absent: its result is discarded on arrival.
+            with contextlib.suppress(ValueError):
+                self._queue.remove(queued)
+
+    def _serve(self, instance: int, ready: concurrent.futures.Future[None]) -> None:
+        try:
+            if self._init is not None:
+                self._init(instance)
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                outcomes: Sequence[R | BaseException] = self._execute(instance, batch)
+                if len(outcomes) != len(batch):
+                    raise RuntimeError(f"batch of {len(batch)} items gave {len(outcomes)} results")
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            _deliver(batch, outcomes)
+
+    def _next_batch(self) -> list[Queued[T, R]] | None:
+        """Wait for work and take one batch off the queue; None once closed and empty."""
+        policy = self.policy
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                self._drop_expired(now)
+                if not self._queue:
+                    if self._closed:
+                        return None
+                    self._cond.wait()
+                    continue
+                if policy.max_queue_delay_s > 0 and not self._closed:
+                    head = self._queue[0]
+                    wait = head.enqueued + policy.max_queue_delay_s - now
+                    target = max(policy.preferred_batch_sizes, default=policy.max_batch_size)
+                    if wait > 0 and self._fill(head.key) < target:
+                        self._cond.wait(wait)
+                        continue
+                return self._take()
+
+    def _drop_expired(self, now: float) -> None:
+        expired = [q for q in self._queue if q.deadline is not None and q.deadline <= now]
+        if expired:
+            for q in expired:
+                self._queue.remove(q)
+            _deliver(expired, [_deadline_error(self.name)] * len(expired))
+
+    def _fill(self, key: Hashable) -> int:
+        total = 0
+        for q in self._queue:
+            if q.key == key:
+                if total + q.size > self.policy.max_batch_size:
+                    break
+                total += q.size
+        return total
+
+    def _take(self) -> list[Queued[T, R]]:
+        key = self._queue[0].key
+        limit = self.policy.max_batch_size
+        fill = self._fill(key)
+        fitting = [p for p in self.policy.preferred_batch_sizes if p <= fill]
+        if fitting:
+            limit = max(fitting)
+        batch: list[Queued[T, R]] = []
+        rest: deque[Queued[T, R]] = deque()
+        total = 0
+        for q in self._queue:
+            # The oldest item always runs, even if it alone exceeds a preferred size.
+            if q.key == key and (not batch or total + q.size <= limit):
+                batch.append(q)
+                total += q.size
+            else:
+                rest.append(q)
+        self._queue = rest
+        return batch
+
+
+def _deadline_error(name: str) -> InferenceError:
+    return InferenceError(
+        grpc.StatusCode.DEADLINE_EXCEEDED, f"model '{name}': the deadline passed before it ran"
+    )
+
+
+def _deliver(batch: Sequence[Queued[Any, Any]], outcomes: Sequence[object]) -> None:
+    """Hand the outcomes to their callers' loops: one call per loop per batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+    for queued, outcome in zip(batch, outcomes, strict=True):
+        if not queued.abandoned:
+            by_loop.setdefault(queued.loop, []).append((queued.future, outcome))
+    for loop, pairs in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, pairs)
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -1,0 +1,358 @@
+"""Running a model with torch: loading each platform's weights, stacking a batch into one
+host buffer and one host-to-device copy, the forward pass under `torch.inference_mode()`,
+splitting the outputs back per request, CUDA out-of-memory handling, and step-by-step
+generation. Each `Runner` is one model instance and is only ever called from its own
+runner thread (see batcher.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import torch
+
+from contracts_runtime.inference.config import ModelConfig
+from contracts_runtime.inference.errors import InferenceError, RepositoryError
+from contracts_runtime.inference.tensors import VARIABLE, InputTensor, OutputTensor, TensorSpec
+
+log = logging.getLogger("contracts_runtime.inference")
+
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "BOOL": torch.bool,
+    "UINT8": torch.uint8,
+    "UINT16": torch.uint16,
+    "UINT32": torch.uint32,
+    "UINT64": torch.uint64,
+    "INT8": torch.int8,
+    "INT16": torch.int16,
+    "INT32": torch.int32,
+    "INT64": torch.int64,
+    "FP16": torch.float16,
+    "BF16": torch.bfloat16,
+    "FP32": torch.float32,
+    "FP64": torch.float64,
+}
+
+
+@dataclass
+class PredictItem:
+    """One request: its inputs in declared order, its batch size (1 when the model does
+    not batch) and the outputs it wants."""
+
+    inputs: list[InputTensor]
+    batch: int
+    outputs: list[TensorSpec]
+
+
+@dataclass
+class GenerateJob:
+    """One generation: the prompt's token ids, how many tokens at most, and where each
+    new token goes (`emit`, called in the runner thread, must not block)."""
+
+    tokens: InputTensor
+    max_tokens: int
+    output: TensorSpec
+    emit: Callable[[list[OutputTensor]], None]
+    deadline: float | None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's allocator failure, whichever way torch raised it (older code paths raise a
+    plain RuntimeError whose message says so)."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def load_module(config: ModelConfig, version: str, device: torch.device) -> Callable[..., Any]:
+    """The model of one version on `device`, ready for inference. Failures name the file."""
+    path = config.weights_path(version)
+    try:
+        if config.platform == "torchscript":
+            module: Any = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+            module.eval()
+            return module  # type: ignore[no-any-return]
+        if config.platform == "torch_export":
+            program = torch.export.load(str(path))
+            exported = program.module()
+            # An exported graph keeps the training mode it was exported in; moving its
+            # parameters and buffers is what `.to` supports.
+            return exported.to(device)
+        return _load_state_dict(config, path, device)
+    except RepositoryError:
+        raise
+    except Exception as exc:
+        raise RepositoryError(f"{path}: cannot load as {config.platform}: {exc}") from exc
+
+
+def _load_state_dict(config: ModelConfig, path: Path, device: torch.device) -> torch.nn.Module:
+    assert config.state_dict is not None
+    spec = config.state_dict.module
+    module_name, class_name = spec.split(":")
+    config_file = config.path / "config.toml"
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise RepositoryError(
+            f"{config_file}: state_dict.module = {spec!r} cannot be imported: {exc}"
+        ) from None
+    try:
+        model = cls(**config.state_dict.kwargs)
+    except TypeError as exc:
+        raise RepositoryError(
+            f"{config_file}: state_dict.kwargs do not fit {spec}: {exc}"
+        ) from None
+    if not isinstance(model, torch.nn.Module):
+        raise RepositoryError(
+            f"{config_file}: state_dict.module = {spec!r} is not a torch.nn.Module"
+        )
+    # weights_only: a state dict is tensors; never unpickle arbitrary objects.
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise RepositoryError(f"{path}: does not fit {spec}: {exc}") from None
+    return model.to(device).eval()
+
+
+def default_cpu_threads(instances: int) -> int:
+    return max(1, (os.cpu_count() or 1) // instances)
+
+
+class Runner:
+    """One instance of one model version."""
+
+    def __init__(
+        self, config: ModelConfig, version: str, device: torch.device, module: Callable[..., Any]
+    ) -> None:
+        self.config = config
+        self.version = version
+        self.device = device
+        self.module = module
+        self._pin = device.type == "cuda"
+        self._stream: torch.cuda.Stream | None = None
+        self._output_index = {spec.name: i for i, spec in enumerate(config.outputs)}
+
+    def init_thread(self) -> None:
+        """Runs first in this instance's runner thread."""
+        threads = self.config.instances.cpu_threads or default_cpu_threads(
+            self.config.instances.count
+        )
+        # Set here, in the thread that runs the model: the intra-op (OpenMP) thread
+        # count is per calling thread, so a value set in the main thread does not limit
+        # the pool this thread's forward passes fan out to, and N instances would each
+        # start a pool as large as the machine.
+        torch.set_num_threads(threads)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            # Its own stream: instances on one GPU overlap instead of queueing on the
+            # default stream behind each other's copies and kernels.
+            self._stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+
+    def warm_up(self) -> None:
+        """One forward pass on zeros (variable dimensions as 1) before the model is
+        ready: first-call costs (allocator, kernel selection, TorchScript's profiling
+        runs) are paid here, and a model whose outputs disagree with its config fails
+        start-up instead of its first request."""
+        config = self.config
+        if config.kind == "generate":
+            spec = config.inputs[0]
+            job = GenerateJob(
+                InputTensor(spec.name, spec.dtype, (1,), bytes(8)),
+                1,
+                config.outputs[0],
+                lambda _piece: None,
+                None,
+            )
+            self.generate(job)
+            return
+        inputs = []
+        for spec in config.inputs:
+            dims = tuple(1 if d == VARIABLE else d for d in spec.dims)
+            shape = (1, *dims) if config.max_batch_size > 0 else dims
+            size = (
+                math.prod(shape) * torch.tensor([], dtype=TORCH_DTYPES[spec.dtype]).element_size()
+            )
+            inputs.append(InputTensor(spec.name, spec.dtype, shape, bytes(size)))
+        [outcome] = self.predict([PredictItem(inputs, 1, list(config.outputs))])
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+    def predict(self, items: Sequence[PredictItem]) -> list[list[OutputTensor] | BaseException]:
+        """One forward pass for the batch; on CUDA out of memory, RESOURCE_EXHAUSTED for
+        the batch, or (split_on_oom) its halves tried on their own."""
+        try:
+            with self._on_stream():
+                return list(self._forward(items))
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if self.config.batching.split_on_oom and len(items) > 1:
+                half = len(items) // 2
+                log.warning(
+                    "out of memory on a batch of %d requests of model %s; retrying in halves",
+                    len(items),
+                    self.config.name,
+                )
+                return self.predict(items[:half]) + self.predict(items[half:])
+            error = InferenceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"model '{self.config.name}': out of memory on {self.device} running a batch "
+                f"of {sum(i.batch for i in items)}",
+            )
+            return [error] * len(items)
+
+    def _on_stream(self) -> contextlib.AbstractContextManager[Any]:
+        if self._stream is None:
+            return contextlib.nullcontext()
+        return torch.cuda.stream(self._stream)
+
+    def _forward(self, items: Sequence[PredictItem]) -> list[list[OutputTensor]]:
+        batching = self.config.max_batch_size > 0
+        tensors = [
+            self._to_device([item.inputs[i] for item in items], batching)
+            for i in range(len(self.config.inputs))
+        ]
+        with torch.inference_mode():
+            produced = self.module(*tensors)
+        outputs = self._named_outputs(produced)
+        total = sum(item.batch for item in items)
+        wanted = {spec.name for item in items for spec in item.outputs}
+        host: dict[str, torch.Tensor] = {}
+        for spec in self.config.outputs:
+            if spec.name in wanted:
+                host[spec.name] = self._output_on_host(
+                    spec, outputs[self._output_index[spec.name]], batching, total
+                )
+        results: list[list[OutputTensor]] = []
+        offset = 0
+        for item in items:
+            answer = []
+            for spec in item.outputs:
+                tensor = host[spec.name]
+                part = tensor[offset : offset + item.batch] if batching else tensor
+                answer.append(OutputTensor(spec.name, spec.dtype, tuple(part.shape), _bytes(part)))
+            results.append(answer)
+            offset += item.batch
+        return results
+
+    def _to_device(self, parts: list[InputTensor], batching: bool) -> torch.Tensor:
+        """The requests' bytes copied once into one host buffer (pinned on CUDA, so the
+        copy to the device can run asynchronously), then one copy to the device."""
+        first = parts[0]
+        dtype = TORCH_DTYPES[first.dtype]
+        if batching:
+            shape: tuple[int, ...] = (sum(p.shape[0] for p in parts), *first.shape[1:])
+        else:
+            shape = first.shape
+        buffer = torch.empty(shape, dtype=dtype, pin_memory=self._pin)
+        address = buffer.data_ptr()
+        for part in parts:
+            if part.data:
+                ctypes.memmove(address, part.data, len(part.data))
+                address += len(part.data)
+        if self.device.type == "cpu":
+            return buffer
+        return buffer.to(self.device, non_blocking=True)
+
+    def _named_outputs(self, produced: Any) -> list[torch.Tensor]:
+        """The module's result in declared output order: a tensor (one output), a tuple
+        or list in declared order, or a dict by output name."""
+        names = [spec.name for spec in self.config.outputs]
+        if isinstance(produced, torch.Tensor):
+            values: list[Any] = [produced]
+        elif isinstance(produced, dict):
+            missing = [n for n in names if n not in produced]
+            if missing:
+                raise self._model_error(f"returned no output named {', '.join(missing)}")
+            values = [produced[n] for n in names]
+        elif isinstance(produced, tuple | list):
+            values = list(produced)
+        else:
+            raise self._model_error(f"returned {type(produced).__name__}, expected tensors")
+        if len(values) != len(names) or not all(isinstance(v, torch.Tensor) for v in values):
+            raise self._model_error(
+                f"returned {len(values)} value(s), expected {len(names)} tensor(s) ({', '.join(names)})"
+            )
+        return values
+
+    def _output_on_host(
+        self, spec: TensorSpec, tensor: torch.Tensor, batching: bool, total: int
+    ) -> torch.Tensor:
+        if tensor.dtype != TORCH_DTYPES[spec.dtype]:
+            raise self._model_error(
+                f"output '{spec.name}' is {tensor.dtype}, config says {spec.dtype}"
+            )
+        shape = tuple(tensor.shape)
+        expected = (total, *spec.dims) if batching else spec.dims
+        if len(shape) != len(expected) or any(
+            want != VARIABLE and got != want for got, want in zip(shape, expected, strict=True)
+        ):
+            raise self._model_error(
+                f"output '{spec.name}' has shape {list(shape)}, config says {list(expected)}"
+            )
+        return tensor.to("cpu").contiguous()
+
+    def _model_error(self, what: str) -> InferenceError:
+        return InferenceError(
+            grpc.StatusCode.INTERNAL, f"model '{self.config.name}' version {self.version} {what}"
+        )
+
+    def generate(self, job: GenerateJob) -> int:
+        """Greedy decoding, one token a step: `module(ids)` with ids of shape [1, seq]
+        returns next-token logits of shape [1, vocab] (or [1, seq, vocab], whose last
+        position is used). Stops at max_tokens, the eos token, `job.stop`, or the
+        deadline (DEADLINE_EXCEEDED). Returns the number of steps run."""
+        eos = self.config.generate.eos_token if self.config.generate else None
+        prompt = torch.frombuffer(bytearray(job.tokens.data), dtype=torch.int64).reshape(1, -1)
+        steps = 0
+        with torch.inference_mode(), self._on_stream():
+            ids = prompt.to(self.device)
+            for _ in range(job.max_tokens):
+                if job.stop.is_set():
+                    break
+                if job.deadline is not None and time.monotonic() >= job.deadline:
+                    raise InferenceError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"model '{self.config.name}': the deadline passed while generating",
+                    )
+                logits = self.module(ids)
+                steps += 1
+                if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3):
+                    raise self._model_error("must return next-token logits of shape [1, vocab]")
+                last = logits[0, -1] if logits.dim() == 3 else logits[0]
+                token = int(last.argmax())
+                job.emit(
+                    [
+                        OutputTensor(
+                            job.output.name, "INT64", (1,), token.to_bytes(8, "little", signed=True)
+                        )
+                    ]
+                )
+                if token == eos:
+                    break
+                ids = torch.cat([ids, torch.tensor([[token]], device=self.device)], dim=1)
+        return steps
+
+
+def _bytes(tensor: torch.Tensor) -> bytes:
+    """A contiguous CPU tensor's bytes (little-endian on the hosts we run on), read in
+    one copy without numpy."""
+    size = tensor.numel() * tensor.element_size()
+    if size == 0:
+        return b""
+    return ctypes.string_at(tensor.data_ptr(), size)

@@ -1,0 +1,1 @@
+"""inference: serves fleet.inference.v1.InferenceService, an inference server on contracts-runtime."""

@@ -1,0 +1,526 @@
+"""The inference runtime end to end on real torch models (tiny, seeded, built here and
+saved to a throwaway repository in each platform's format): answers, batching under
+concurrency, the bounded queue, deadlines and cancellation before the model, simulated
+CUDA out-of-memory, validation and per-thread CPU settings. Every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import inference_fixtures as fx
+import pytest
+import torch
+from contracts_runtime.inference import (
+    InferenceError,
+    InputTensor,
+    ModelRepository,
+    RepositoryError,
+)
+from prometheus_client import CollectorRegistry
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never became true")
+
+
+def floats(*values: float) -> bytes:
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def x_input(*values: float) -> InputTensor:
+    return InputTensor("x", "FP32", (1, len(values)), floats(*values))
+
+
+def recording_repo(tmp_path: Path, tag: str, header: str = "", tables: str = "") -> Path:
+    fx.CALLS.pop(tag, None)
+    fx.THREADS.pop(tag, None)
+    fx.gate(tag).set()
+    module = fx.Recording(tag)
+    fx.write_model(
+        tmp_path,
+        "rec",
+        "state_dict",
+        module,
+        tensors=fx.RECORDING_TENSORS,
+        header=header or "max_batch_size = 8",
+        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}" }}\n'
+        + tables,
+    )
+    return tmp_path
+
+
+async def loaded(root: Path, registry: CollectorRegistry | None = None) -> ModelRepository:
+    repo = ModelRepository.load(root, device="cpu", registry=registry or CollectorRegistry())
+    await repo.warm_up()
+    return repo
+
+
+async def held(repo: ModelRepository, tag: str) -> asyncio.Task[Any]:
+    """A first request inside the model, held at the closed gate."""
+    calls = len(fx.CALLS.get(tag, []))
+    fx.gate(tag).clear()
+    first = asyncio.ensure_future(repo.get("rec").predict([x_input(100)]))
+    await until(lambda: len(fx.CALLS.get(tag, [])) > calls)
+    return first
+
+
+def test_three_formats_answer_as_the_model_does(tmp_path: Path) -> None:
+    model = fx.seeded(fx.TinyClassifier)
+    header = "max_batch_size = 4"
+    fx.write_model(
+        tmp_path, "scripted", "torchscript", model, tensors=fx.CLASSIFIER_TENSORS, header=header
+    )
+    batch = torch.export.Dim("batch", min=1, max=4)
+    fx.write_model(
+        tmp_path,
+        "exported",
+        "torch_export",
+        model,
+        tensors=fx.CLASSIFIER_TENSORS,
+        header=header,
+        example=[torch.zeros(2, 3, 4, 4)],
+        dynamic=[{0: batch}],
+    )
+    fx.write_model(
+        tmp_path,
+        "weights",
+        "state_dict",
+        model,
+        tensors=fx.CLASSIFIER_TENSORS,
+        header=header,
+        tables='[state_dict]\nmodule = "inference_fixtures:TinyClassifier"\nkwargs = { classes = 3 }',
+    )
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 4, 4)
+    with torch.inference_mode():
+        expected = model(images)
+    image = InputTensor(
+        "image", "FP32", (2, 3, 4, 4), struct.pack("<96f", *images.flatten().tolist())
+    )
+
+    async def scenario() -> dict[str, Any]:
+        repo = await loaded(tmp_path)
+        answers = {}
+        for name in ("scripted", "exported", "weights"):
+            outputs = await repo.get(name).predict([image], deadline=time.monotonic() + 30)
+            answers[name] = (outputs, repo.get(name).metadata)
+        await repo.close()
+        return answers
+
+    platforms = {
+        "scripted": "pytorch_torchscript",
+        "exported": "pytorch_export",
+        "weights": "pytorch_state_dict",
+    }
+    for name, (outputs, metadata) in run(scenario()).items():
+        logits, label = outputs
+        assert (logits.name, logits.dtype, logits.shape) == ("logits", "FP32", (2, 3))
+        got = torch.tensor(struct.unpack("<6f", logits.data)).reshape(2, 3)
+        assert torch.allclose(got, expected["logits"], atol=1e-5), name
+        assert (label.dtype, label.shape) == ("INT64", (2,))
+        assert list(struct.unpack("<2q", label.data)) == expected["label"].tolist()
+        assert metadata.platform == platforms[name]
+        assert metadata.device == "cpu"
+        assert [(s.name, s.dims) for s in metadata.inputs] == [("image", (-1, 3, 4, 4))]
+        assert [(s.name, s.dims) for s in metadata.outputs] == [
+            ("logits", (-1, 3)),
+            ("label", (-1,)),
+        ]
+
+
+def test_output_names_pick_outputs(tmp_path: Path) -> None:
+    model = fx.seeded(fx.TinyClassifier)
+    fx.write_model(
+        tmp_path,
+        "c",
+        "torchscript",
+        model,
+        tensors=fx.CLASSIFIER_TENSORS,
+        header="max_batch_size = 2",
+    )
+    image = InputTensor("image", "FP32", (1, 3, 4, 4), bytes(4 * 48))
+
+    async def scenario() -> list[str]:
+        repo = await loaded(tmp_path)
+        outputs = await repo.get("c").predict([image], ["label"])
+        await repo.close()
+        return [o.name for o in outputs]
+
+    assert run(scenario()) == ["label"]
+
+
+def test_concurrent_requests_share_forward_passes(tmp_path: Path) -> None:
+    tag = "share"
+    recording_repo(tmp_path, tag)
+    registry = CollectorRegistry()
+
+    async def scenario() -> list[Any]:
+        repo = await loaded(tmp_path, registry)
+        first = await held(repo, tag)
+        model = repo.get("rec")
+        rest = [asyncio.ensure_future(model.predict([x_input(i, i)])) for i in range(6)]
+        await until(lambda: model.stats().queued == 6)
+        fx.gate(tag).set()
+        results = await asyncio.gather(first, *rest)
+        stats = model.stats()
+        await repo.close()
+        return [results, stats]
+
+    results, stats = run(scenario())
+    assert struct.unpack("<2f", results[3][0].data) == (5.0, 5.0)  # 2 * 2 + 1
+    # Warm-up, the held request, then the six queued ones in one pass.
+    assert fx.CALLS[tag] == [(1, 1), (1, 1), (6, 2)]
+    assert (stats.inference_count, stats.exec_count, stats.success) == (7, 2, 7)
+    assert stats.exec_count < stats.inference_count
+    labels = {"model": "rec", "version": "1"}
+    assert registry.get_sample_value("inference_count_total", labels) == 7
+    assert registry.get_sample_value("inference_exec_count_total", labels) == 2
+    assert registry.get_sample_value("inference_request_success_total", labels) == 7
+    assert registry.get_sample_value("inference_queue_duration_us_total", labels) > 0
+    assert registry.get_sample_value("inference_compute_infer_duration_us_total", labels) > 0
+
+
+def test_a_lone_request_runs_at_once_as_a_batch_of_one(tmp_path: Path) -> None:
+    tag = "lone"
+    recording_repo(tmp_path, tag)
+
+    async def scenario() -> Any:
+        repo = await loaded(tmp_path)
+        outputs = await repo.get("rec").predict([x_input(1, 2, 3)])
+        stats = repo.get("rec").stats()
+        await repo.close()
+        return outputs, stats
+
+    outputs, stats = run(scenario())
+    assert struct.unpack("<3f", outputs[0].data) == (3.0, 5.0, 7.0)
+    # max_queue_delay_us = 0: it did not wait for company.
+    assert fx.CALLS[tag][1:] == [(1, 3)]
+    assert (stats.inference_count, stats.exec_count) == (1, 1)
+
+
+def test_shapes_of_variable_dimensions_are_never_stacked(tmp_path: Path) -> None:
+    tag = "shapes"
+    recording_repo(tmp_path, tag)
+
+    async def scenario() -> list[Any]:
+        repo = await loaded(tmp_path)
+        first = await held(repo, tag)
+        model = repo.get("rec")
+        lengths = [2, 3, 2, 3, 2]
+        rest = [asyncio.ensure_future(model.predict([x_input(*range(n))])) for n in lengths]
+        await until(lambda: model.stats().queued == 5)
+        fx.gate(tag).set()
+        results = await asyncio.gather(first, *rest)
+        await repo.close()
+        return results
+
+    results = run(scenario())
+    assert [r[0].shape for r in results[1:]] == [(1, 2), (1, 3), (1, 2), (1, 3), (1, 2)]
+    assert fx.CALLS[tag][2:] == [(3, 2), (2, 3)]
+
+
+def test_a_full_queue_is_resource_exhausted_at_once(tmp_path: Path) -> None:
+    tag = "full"
+    recording_repo(tmp_path, tag, tables="[batching]\nqueue_size = 2")
+    registry = CollectorRegistry()
+
+    async def scenario() -> None:
+        repo = await loaded(tmp_path, registry)
+        first = await held(repo, tag)
+        model = repo.get("rec")
+        waiting = [asyncio.ensure_future(model.predict([x_input(i)])) for i in range(2)]
+        await until(lambda: model.stats().queued == 2)
+        with pytest.raises(InferenceError) as refused:
+            await model.predict([x_input(9)])
+        assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        fx.gate(tag).set()
+        await asyncio.gather(first, *waiting)
+        await repo.close()
+
+    run(scenario())
+    labels = {"model": "rec", "version": "1", "reason": "REJECTED"}
+    assert registry.get_sample_value("inference_request_failure_total", labels) == 1
+
+
+def test_an_expired_deadline_never_reaches_the_model(tmp_path: Path) -> None:
+    tag = "deadline"
+    recording_repo(tmp_path, tag)
+    registry = CollectorRegistry()
+
+    async def scenario() -> None:
+        repo = await loaded(tmp_path, registry)
+        model = repo.get("rec")
+        with pytest.raises(InferenceError) as late:
+            await model.predict([x_input(1)], deadline=time.monotonic() - 0.001)
+        assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        first = await held(repo, tag)
+        with pytest.raises(InferenceError) as expired:
+            await model.predict([x_input(2, 2)], deadline=time.monotonic() + 0.05)
+        assert expired.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        fx.gate(tag).set()
+        await first
+        # The model is free again: a later request is answered.
+        await model.predict([x_input(3, 3, 3)])
+        await repo.close()
+
+    run(scenario())
+    # Warm-up, the held request and the last one: neither expired request ran.
+    assert fx.CALLS[tag] == [(1, 1), (1, 1), (1, 3)]
+    labels = {"model": "rec", "version": "1"}
+    assert registry.get_sample_value("inference_count_total", labels) == 2
+    assert (
+        registry.get_sample_value(
+            "inference_request_failure_total", {**labels, "reason": "DEADLINE"}
+        )
+        == 2
+    )
+
+
+def test_a_cancelled_request_is_dropped(tmp_path: Path) -> None:
+    tag = "cancel"
+    recording_repo(tmp_path, tag)
+    registry = CollectorRegistry()
+
+    async def scenario() -> None:
+        repo = await loaded(tmp_path, registry)
+        first = await held(repo, tag)
+        model = repo.get("rec")
+        doomed = asyncio.ensure_future(model.predict([x_input(5, 5)]))
+        await until(lambda: model.stats().queued == 1)
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        fx.gate(tag).set()
+        await first
+        await repo.close()
+
+    run(scenario())
+    assert fx.CALLS[tag] == [(1, 1), (1, 1)]
+    labels = {"model": "rec", "version": "1"}
+    assert (
+        registry.get_sample_value(
+            "inference_request_failure_total", {**labels, "reason": "CANCELED"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("inference_count_total", labels) == 1
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_out_of_memory_fails_the_batch_and_the_server_goes_on(tmp_path: Path, split: bool) -> None:
+    tag = f"oom-{split}"
+    fx.CALLS.pop(tag, None)
+    fx.gate(tag).set()
+    fx.write_model(
+        tmp_path,
+        "rec",
+        "state_dict",
+        fx.Recording(tag),
+        tensors=fx.RECORDING_TENSORS,
+        header="max_batch_size = 8",
+        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
+    )
+    registry = CollectorRegistry()
+
+    async def scenario() -> list[Any]:
+        repo = await loaded(tmp_path, registry)
+        first = await held(repo, tag)
+        model = repo.get("rec")
+        four = [asyncio.ensure_future(model.predict([x_input(i)])) for i in range(4)]
+        await until(lambda: model.stats().queued == 4)
+        fx.gate(tag).set()
+        outcomes = await asyncio.gather(*four, return_exceptions=True)
+        await first
+        after = await model.predict([x_input(7)])
+        await repo.close()
+        return [outcomes, after]
+
+    outcomes, after = run(scenario())
+    assert struct.unpack("<f", after[0].data) == (15.0,)
+    if split:
+        assert [struct.unpack("<f", o[0].data) for o in outcomes] == [
+            (1.0,),
+            (3.0,),
+            (5.0,),
+            (7.0,),
+        ]
+        assert fx.CALLS[tag][2:] == [(4, 1), (2, 1), (2, 1), (1, 1)]
+    else:
+        for outcome in outcomes:
+            assert isinstance(outcome, InferenceError)
+            assert outcome.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "out of memory on cpu running a batch of 4" in outcome.message
+        labels = {"model": "rec", "version": "1", "reason": "BACKEND"}
+        assert registry.get_sample_value("inference_request_failure_total", labels) == 4
+
+
+@pytest.mark.parametrize(
+    ("tensors", "outputs", "message"),
+    [
+        (
+            [InputTensor("x", "FP64", (1, 2), bytes(16))],
+            [],
+            "input 'x': datatype FP64, expected FP32",
+        ),
+        (
+            [InputTensor("x", "FP32", (2,), bytes(8))],
+            [],
+            "input 'x': shape [2], expected [-1, -1] (-1: any size)",
+        ),
+        (
+            [InputTensor("x", "FP32", (1, 2), bytes(7))],
+            [],
+            "input 'x': 7 bytes of data, expected 8 (shape [1, 2] x 4 bytes per FP32)",
+        ),
+        (
+            [InputTensor("x", "FP32", (9, 1), bytes(36))],
+            [],
+            "input 'x': batch size 9, expected 1 to 8",
+        ),
+        ([InputTensor("x", "FP32", (0, 1), b"")], [], "input 'x': batch size 0, expected 1 to 8"),
+        (
+            [x_input(1), InputTensor("z", "FP32", (1,), bytes(4))],
+            [],
+            "model 'rec' has no input 'z'; its inputs are x",
+        ),
+        ([], [], "model 'rec' needs input(s) 'x'"),
+        ([x_input(1)], ["logits"], "model 'rec' has no output 'logits'; its outputs are y"),
+    ],
+)
+def test_invalid_requests_name_the_tensor(
+    tmp_path: Path, tensors: list[InputTensor], outputs: list[str], message: str
+) -> None:
+    tag = "invalid"
+    recording_repo(tmp_path, tag)
+
+    async def scenario() -> InferenceError:
+        repo = await loaded(tmp_path)
+        try:
+            await repo.get("rec").predict(tensors, outputs)
+        except InferenceError as exc:
+            return exc
+        finally:
+            await repo.close()
+        raise AssertionError("accepted")
+
+    error = run(scenario())
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.message == message
+    assert fx.CALLS[tag] == [(1, 1)]  # only the warm-up
+
+
+def test_an_unbatched_model_takes_inputs_without_a_batch_dimension(tmp_path: Path) -> None:
+    tag = "unbatched"
+    recording_repo(tmp_path, tag, header="max_batch_size = 0")
+
+    async def scenario() -> Any:
+        repo = await loaded(tmp_path)
+        model = repo.get("rec")
+        outputs = await asyncio.gather(
+            *(model.predict([InputTensor("x", "FP32", (2,), floats(i, i))]) for i in range(3))
+        )
+        with pytest.raises(InferenceError, match=r"shape \[1, 2\], expected \[-1\]"):
+            await model.predict([x_input(1, 1)])
+        meta = model.metadata
+        await repo.close()
+        return outputs, meta
+
+    outputs, meta = run(scenario())
+    assert [o[0].shape for o in outputs] == [(2,)] * 3
+    assert fx.CALLS[tag] == [(1,), (2,), (2,), (2,)]
+    assert meta.inputs[0].dims == (-1,)
+
+
+def test_cpu_threads_are_set_in_each_runner_thread(tmp_path: Path) -> None:
+    tag = "threads"
+    recording_repo(tmp_path, tag, tables="[instances]\ncount = 2\ncpu_threads = 1")
+    main_threads = torch.get_num_threads()
+
+    async def scenario() -> None:
+        repo = await loaded(tmp_path)
+        await repo.get("rec").predict([x_input(1)])
+        await repo.close()
+
+    run(scenario())
+    # Each instance's warm-up and the request ran with the instance's setting; the
+    # main thread's own setting is untouched.
+    assert fx.THREADS[tag] == [1, 1, 1]
+    assert torch.get_num_threads() == main_threads
+
+
+def test_lookups_name_what_is_missing(tmp_path: Path) -> None:
+    recording_repo(tmp_path, "lookup")
+
+    async def scenario() -> None:
+        repo = ModelRepository.load(tmp_path, device="cpu", registry=CollectorRegistry())
+        with pytest.raises(InferenceError) as unready:
+            repo.get("rec")
+        assert unready.value.code == grpc.StatusCode.UNAVAILABLE
+        assert not repo.find("rec").ready
+        await repo.warm_up()
+        assert repo.ready
+        assert repo.get("rec", "1").version == "1"
+        for name, version, message in [
+            ("nope", "", "unknown model 'nope'; models: rec"),
+            ("rec", "2", "model 'rec' has no version '2'; versions: 1"),
+        ]:
+            with pytest.raises(InferenceError) as missing:
+                repo.get(name, version)
+            assert (missing.value.code, missing.value.message) == (
+                grpc.StatusCode.NOT_FOUND,
+                message,
+            )
+        await repo.close()
+
+    run(scenario())
+
+
+def test_a_model_disagreeing_with_its_config_fails_warm_up(tmp_path: Path) -> None:
+    model = fx.seeded(fx.TinyClassifier)
+    tensors = fx.CLASSIFIER_TENSORS.replace('dtype = "INT64"', 'dtype = "INT32"')
+    fx.write_model(
+        tmp_path, "c", "torchscript", model, tensors=tensors, header="max_batch_size = 2"
+    )
+
+    async def scenario() -> None:
+        repo = ModelRepository.load(tmp_path, device="cpu", registry=CollectorRegistry())
+        with pytest.raises(RepositoryError) as failed:
+            await repo.warm_up()
+        assert str(failed.value) == (
+            "model 'c' version 1: warm-up failed: model 'c' version 1 output 'label' is "
+            "torch.int64, config says INT32"
+        )
+        assert not repo.ready
+
+    run(scenario())
+
+
+def test_bool_elements_are_bytes_0_or_1() -> None:
+    from contracts_runtime.inference import TensorSpec
+    from contracts_runtime.inference.tensors import validate_inputs
+
+    spec = [TensorSpec("mask", "BOOL", (3,))]
+    ordered, batch = validate_inputs(
+        "m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x01\x01")], 4
+    )
+    assert (len(ordered), batch) == (1, 1)
+    with pytest.raises(
+        InferenceError, match="input 'mask': BOOL elements must be bytes 0x00 or 0x01"
+    ):
+        validate_inputs("m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x02\x01")], 4)
