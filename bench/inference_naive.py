@@ -2,10 +2,13 @@
 hand-rolled one. A synchronous grpcio server on a thread pool implements
 fleet.inference.v1 Predict (and GetModelReady, for the start-up wait) over the same
 TorchScript files as the other servers, one forward pass per request, under
-`torch.inference_mode()`, with torch's default thread settings. No batching, no queue
-bound, no deadlines. Benchmark use only.
+`torch.inference_mode()`. No batching, no queue bound, no deadlines. Benchmark use only.
 
     python bench/inference_naive.py --port N --repository PATH [--threads 10]
+        [--cpu-threads N]
+
+--cpu-threads sets torch's intra-op threads in each pool thread (the count is per
+calling thread); 0 keeps torch's default, the machine's cores.
 
 It serves every model of a model repository (the runtime's format: <model>/config.toml
 and <model>/<version>/model.pt) whose one input and one output are FP32.
@@ -109,8 +112,16 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--repository", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=10, help="the thread pool's size")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="torch threads per pool thread")
     args = parser.parse_args()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads))
+    pool = (
+        futures.ThreadPoolExecutor(
+            args.threads, initializer=torch.set_num_threads, initargs=(args.cpu_threads,)
+        )
+        if args.cpu_threads
+        else futures.ThreadPoolExecutor(args.threads)
+    )
+    server = grpc.server(pool)
     inference_grpc.add_InferenceServiceServicer_to_server(
         Naive(load_models(args.repository)), server
     )

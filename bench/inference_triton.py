@@ -7,10 +7,13 @@ toolchain's own venv cannot take).
 
     <triton venv>/bin/python bench/inference_triton.py --repository PATH \
         --grpc-port N --http-port N --metrics-port N [--models classifier,add_one]
+        [--cpu-threads N]
 
 Triton answers the KServe v2 gRPC API (inference.GRPCInferenceService) on --grpc-port
 and Prometheus metrics (nv_inference_count, nv_inference_exec_count, ...) on
---metrics-port. Runs until SIGTERM or SIGINT.
+--metrics-port. --cpu-threads sets torch's intra-op threads in the thread that runs the
+forward pass (the count is per calling thread); 0 keeps torch's default, the machine's
+cores. Runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -34,11 +37,15 @@ from pytriton.model_config import (  # type: ignore[import-not-found, unused-ign
 from pytriton.triton import Triton, TritonConfig  # type: ignore[import-not-found, unused-ignore]
 
 
-def infer_function(weights: Path, input_name: str, output_name: str) -> Callable[..., Any]:
+def infer_function(
+    weights: Path, input_name: str, output_name: str, cpu_threads: int
+) -> Callable[..., Any]:
     """PyTriton's callable: one forward pass over the batch Triton gathered."""
     module = torch.jit.load(str(weights)).eval()  # type: ignore[no-untyped-call]
 
     def infer(**inputs: Any) -> dict[str, Any]:
+        if cpu_threads and torch.get_num_threads() != cpu_threads:
+            torch.set_num_threads(cpu_threads)
         with torch.inference_mode():
             y = module(torch.from_numpy(inputs[input_name]))
         return {output_name: y.numpy()}
@@ -47,7 +54,7 @@ def infer_function(weights: Path, input_name: str, output_name: str) -> Callable
     return cast(Callable[..., Any], batch(infer))
 
 
-def bind(triton: Any, repository: Path, name: str) -> None:
+def bind(triton: Any, repository: Path, name: str, cpu_threads: int) -> None:
     config = tomllib.loads((repository / name / "config.toml").read_text())
     versions = [p.name for p in (repository / name).iterdir() if p.name.isdigit()]
     version = str(config.get("default_version", max(versions, key=int)))
@@ -57,7 +64,10 @@ def bind(triton: Any, repository: Path, name: str) -> None:
     triton.bind(
         model_name=name,
         infer_func=infer_function(
-            repository / name / version / "model.pt", spec_in["name"], spec_out["name"]
+            repository / name / version / "model.pt",
+            spec_in["name"],
+            spec_out["name"],
+            cpu_threads,
         ),
         inputs=[Tensor(name=spec_in["name"], dtype=np.float32, shape=tuple(spec_in["dims"]))],
         outputs=[Tensor(name=spec_out["name"], dtype=np.float32, shape=tuple(spec_out["dims"]))],
@@ -75,6 +85,7 @@ def main() -> int:
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--metrics-port", type=int, required=True)
+    parser.add_argument("--cpu-threads", type=int, default=0)
     args = parser.parse_args()
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -89,7 +100,7 @@ def main() -> int:
     )
     with Triton(config=config) as triton:
         for name in args.models.split(","):
-            bind(triton, args.repository, name)
+            bind(triton, args.repository, name, args.cpu_threads)
         triton.run()
         stopped.wait()
     return 0
