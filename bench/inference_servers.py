@@ -193,12 +193,14 @@ def naive(repository: Path, logs: Path, cpu_threads: int) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def triton(repository: Path, logs: Path, python: Path, cpu_threads: int) -> Iterator[Server]:
+def triton(
+    repository: Path, logs: Path, python: Path, cpu_threads: int, instances: int
+) -> Iterator[Server]:
     grpc_port, http_port, metrics = free_port(), free_port(), free_port()
     args = [str(python), str(BENCH / "inference_triton.py"), "--repository", str(repository)]
     args += ["--models", f"{MODEL_BOUND},{TRIVIAL}", "--grpc-port", str(grpc_port)]
     args += ["--http-port", str(http_port), "--metrics-port", str(metrics)]
-    args += ["--cpu-threads", str(cpu_threads)]
+    args += ["--cpu-threads", str(cpu_threads), "--instances", str(instances or 1)]
     log = logs / "triton.log"
     with process(args, log, env=triton_env()) as proc:
         started(proc, log, "Triton", http_ok(f"http://127.0.0.1:{http_port}/v2/health/ready"))
@@ -213,28 +215,38 @@ def triton(repository: Path, logs: Path, python: Path, cpu_threads: int) -> Iter
         )
 
 
-def prepare_repository(source: Path, dest: Path, cpu_threads: int) -> Path:
-    """A copy of the model repository that every server loads; with cpu_threads, each
-    model's `[instances] cpu_threads` (the runtime's key) is set to it."""
+def prepare_repository(source: Path, dest: Path, cpu_threads: int, instances: int) -> Path:
+    """A copy of the model repository that every server loads; each model's
+    `[instances]` table (the runtime's) set to these values where they are not 0."""
     shutil.copytree(source, dest)
-    if cpu_threads:
-        for path in dest.glob("*/config.toml"):
-            text = path.read_text()
-            line = f"cpu_threads = {cpu_threads}\n"
-            if "\n[instances]\n" in text:
-                text = text.replace("\n[instances]\n", f"\n[instances]\n{line}", 1)
-            else:
-                text += f"\n[instances]\n{line}"
-            path.write_text(text)
-            tomllib.loads(text)  # still TOML
+    if not (cpu_threads or instances):
+        return dest
+    for path in dest.glob("*/config.toml"):
+        config = tomllib.loads(path.read_text())
+        table = dict(config.get("instances", {}))
+        table.update({k: v for k, v in (("count", instances), ("cpu_threads", cpu_threads)) if v})
+        kept, inside = [], False
+        for line in path.read_text().splitlines():
+            if line.strip().startswith("["):
+                inside = line.strip() == "[instances]"
+            if not inside:
+                kept.append(line)
+        kept += ["", "[instances]", *(f"{key} = {value}" for key, value in table.items())]
+        text = "\n".join(kept) + "\n"
+        if tomllib.loads(text) != {**config, "instances": table}:
+            raise SystemExit(f"{path}: could not rewrite its [instances] table")
+        path.write_text(text)
     return dest
 
 
 def counters(server: Server, model: str) -> tuple[float, float]:
     """The server's inference and execution counts of the model so far."""
     assert server.metrics_url is not None
-    with urllib.request.urlopen(server.metrics_url, timeout=10) as answer:
-        text = answer.read().decode()
+    try:
+        with urllib.request.urlopen(server.metrics_url, timeout=10) as answer:
+            text = answer.read().decode()
+    except (urllib.error.URLError, OSError) as error:
+        raise SystemExit(f"{server.label}: its metrics at {server.metrics_url}: {error}") from None
     count = executions = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -285,10 +297,11 @@ def device(server: Server) -> str:
 
 
 def model_throughput(
-    repository: Path, work: Workload, cpu_threads: int, seconds: float = 3.0
+    repository: Path, work: Workload, cpu_threads: int, batch: int, seconds: float = 2.0
 ) -> float:
-    """Items per second of the model alone at its max batch size, in this process with
-    the servers' torch threads: the ceiling no server passes."""
+    """Items per second of one instance of the model alone, in this process with the
+    servers' torch threads: at batch 1 what one request costs, at the max batch size
+    the most batching can give."""
     import torch
 
     if cpu_threads:
@@ -296,13 +309,13 @@ def model_throughput(
     root = repository / work.model
     version = max((p.name for p in root.iterdir() if p.name.isdigit()), key=int)
     module = torch.jit.load(str(root / version / "model.pt")).eval()  # type: ignore[no-untyped-call]
-    x = torch.rand(work.max_batch_size, *work.shape[1:])
+    x = torch.rand(batch, *work.shape[1:])
     with torch.inference_mode():
         module(x)
         items, began = 0, time.perf_counter()
         while time.perf_counter() - began < seconds:
             module(x)
-            items += work.max_batch_size
+            items += batch
     return items / (time.perf_counter() - began)
 
 
@@ -334,6 +347,13 @@ def main() -> int:
         default=1,
         help="torch intra-op threads of every server's model (0: each server's default)",
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="model instances (runner threads) in ours and Triton (0: the config's); "
+        "default: one per CPU",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     model = Workload.read(args.repository, MODEL_BOUND)
@@ -341,25 +361,29 @@ def main() -> int:
     python = triton_python()
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
-        repository = prepare_repository(args.repository, logs / "models", args.cpu_threads)
+        repository = prepare_repository(
+            args.repository, logs / "models", args.cpu_threads, args.instances
+        )
         loadgen = build_loadgen(logs)
-        own = model_throughput(repository, model, args.cpu_threads)
+        alone = model_throughput(repository, model, args.cpu_threads, 1)
+        own = model_throughput(repository, model, args.cpu_threads, model.max_batch_size)
         began = time.monotonic()
         threads = args.cpu_threads or "each server's default"
         print(
             f"{os.cpu_count()} CPUs, load average {load_average()} at the start; "
-            f"torch threads per model: {threads}"
+            f"torch threads per model instance: {threads}, instances: {args.instances or 'as configured'}"
         )
         print(
             f"{model.model}: input {model.input} FP32 {list(model.shape)}, max batch "
-            f"{model.max_batch_size}; the model alone, batch {model.max_batch_size}, "
-            f"in-process: {own:.0f} items/s; {args.duration:g} s per run"
+            f"{model.max_batch_size}; one instance of the model alone, in-process: "
+            f"{alone:.0f} items/s at batch 1, {own:.0f} at batch {model.max_batch_size}; "
+            f"{args.duration:g} s per run"
         )
         results: dict[int, dict[str, Run]] = {}
         with (
             ours(repository, logs, args.log_level) as mine,
             naive(repository, logs, args.cpu_threads) as hand,
-            triton(repository, logs, python, args.cpu_threads) as nvidia,
+            triton(repository, logs, python, args.cpu_threads, args.instances) as nvidia,
         ):
             where = device(mine)
             print(f"device: {where}" + ("" if where.startswith("cuda") else " (no GPU used)"))
@@ -430,7 +454,10 @@ def goals(
             f"{gap:+.2f} ms, {'met' if gap <= 0.3 else 'missed'}"
         )
     best = max(runs[mine].qps for runs in results.values())
-    print(f"end-to-end / the model's own batched throughput: {best / own:.0%} (best concurrency)")
+    print(
+        f"end-to-end QPS / one model instance's own batched throughput: {best / own:.0%} "
+        "(best concurrency)"
+    )
 
 
 if __name__ == "__main__":

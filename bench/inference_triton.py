@@ -7,13 +7,14 @@ toolchain's own venv cannot take).
 
     <triton venv>/bin/python bench/inference_triton.py --repository PATH \
         --grpc-port N --http-port N --metrics-port N [--models classifier,add_one]
-        [--cpu-threads N]
+        [--cpu-threads N] [--instances N]
 
 Triton answers the KServe v2 gRPC API (inference.GRPCInferenceService) on --grpc-port
 and Prometheus metrics (nv_inference_count, nv_inference_exec_count, ...) on
 --metrics-port. --cpu-threads sets torch's intra-op threads in the thread that runs the
 forward pass (the count is per calling thread); 0 keeps torch's default, the machine's
-cores. Runs until SIGTERM or SIGINT.
+cores. --instances binds that many model instances (Triton's instance count). Runs until
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def infer_function(
     return cast(Callable[..., Any], batch(infer))
 
 
-def bind(triton: Any, repository: Path, name: str, cpu_threads: int) -> None:
+def bind(triton: Any, repository: Path, name: str, cpu_threads: int, instances: int) -> None:
     config = tomllib.loads((repository / name / "config.toml").read_text())
     versions = [p.name for p in (repository / name).iterdir() if p.name.isdigit()]
     version = str(config.get("default_version", max(versions, key=int)))
@@ -63,12 +64,16 @@ def bind(triton: Any, repository: Path, name: str, cpu_threads: int) -> None:
         raise SystemExit(f"{name}: the Triton side of the benchmark serves FP32 models only")
     triton.bind(
         model_name=name,
-        infer_func=infer_function(
-            repository / name / version / "model.pt",
-            spec_in["name"],
-            spec_out["name"],
-            cpu_threads,
-        ),
+        # A list of callables: one model instance each, as Triton's instance_group count.
+        infer_func=[
+            infer_function(
+                repository / name / version / "model.pt",
+                spec_in["name"],
+                spec_out["name"],
+                cpu_threads,
+            )
+            for _ in range(instances)
+        ],
         inputs=[Tensor(name=spec_in["name"], dtype=np.float32, shape=tuple(spec_in["dims"]))],
         outputs=[Tensor(name=spec_out["name"], dtype=np.float32, shape=tuple(spec_out["dims"]))],
         config=ModelConfig(
@@ -86,6 +91,7 @@ def main() -> int:
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--metrics-port", type=int, required=True)
     parser.add_argument("--cpu-threads", type=int, default=0)
+    parser.add_argument("--instances", type=int, default=1)
     args = parser.parse_args()
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -100,7 +106,7 @@ def main() -> int:
     )
     with Triton(config=config) as triton:
         for name in args.models.split(","):
-            bind(triton, args.repository, name, args.cpu_threads)
+            bind(triton, args.repository, name, args.cpu_threads, args.instances)
         triton.run()
         stopped.wait()
     return 0
