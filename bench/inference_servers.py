@@ -86,6 +86,7 @@ class Workload:
 @dataclass(frozen=True)
 class Server:
     label: str
+    log: Path
     mode: str  # the load generator's: predict or kserve
     address: str
     metrics_url: str | None  # Prometheus text with the batch counters, if it has them
@@ -168,10 +169,12 @@ def ours(repository: Path, logs: Path, log_level: str, workers: int = 1) -> Iter
     log = logs / f"ours-{workers}.log"
     address = f"127.0.0.1:{port}"
     with process(args, log) as proc:
-        started(proc, log, "our server", fleet_ready(address, MODEL_BOUND))
         url = f"http://127.0.0.1:{metrics}/metrics"
+        ready, scrape = fleet_ready(address, MODEL_BOUND), http_ok(url)
+        started(proc, log, "our server", lambda: ready() and scrape())
         yield Server(
             f"ours ({workers} proc)" if workers > 1 else "ours",
+            log,
             "predict",
             address,
             url,
@@ -189,7 +192,7 @@ def naive(repository: Path, logs: Path, cpu_threads: int) -> Iterator[Server]:
     address = f"127.0.0.1:{port}"
     with process(args, log) as proc:
         started(proc, log, "the naive server", fleet_ready(address, MODEL_BOUND))
-        yield Server("naive", "predict", address, None)
+        yield Server("naive", log, "predict", address, None)
 
 
 @contextlib.contextmanager
@@ -203,9 +206,12 @@ def triton(
     args += ["--cpu-threads", str(cpu_threads), "--instances", str(instances or 1)]
     log = logs / "triton.log"
     with process(args, log, env=triton_env()) as proc:
-        started(proc, log, "Triton", http_ok(f"http://127.0.0.1:{http_port}/v2/health/ready"))
+        health = http_ok(f"http://127.0.0.1:{http_port}/v2/health/ready")
+        scrape = http_ok(f"http://127.0.0.1:{metrics}/metrics")
+        started(proc, log, "Triton", lambda: health() and scrape())
         yield Server(
             "Triton",
+            log,
             "kserve",
             f"127.0.0.1:{grpc_port}",
             f"http://127.0.0.1:{metrics}/metrics",
@@ -246,7 +252,10 @@ def counters(server: Server, model: str) -> tuple[float, float]:
         with urllib.request.urlopen(server.metrics_url, timeout=10) as answer:
             text = answer.read().decode()
     except (urllib.error.URLError, OSError) as error:
-        raise SystemExit(f"{server.label}: its metrics at {server.metrics_url}: {error}") from None
+        raise SystemExit(
+            f"{server.label}: its metrics at {server.metrics_url}: {error}; its log ends:\n"
+            + server.log.read_text(errors="replace")[-3000:]
+        ) from None
     count = executions = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -278,7 +287,8 @@ def drive(
     if result["errors"]:
         raise SystemExit(
             f"{server.label}, {work.model} at concurrency {concurrency}: {result['errors']} "
-            f"calls failed, the first with: {result.get('first_error')}"
+            f"calls failed, the first with: {result.get('first_error')}; its log ends:\n"
+            + server.log.read_text(errors="replace")[-3000:]
         )
     mean_batch = None
     if before is not None:
