@@ -33,10 +33,9 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 from fleet.inference.v1 import inference_service_pb2 as inference
@@ -103,7 +102,9 @@ class Run:
 
 
 @contextlib.contextmanager
-def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
+def process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """A server in its own process group: SIGTERM to it after, then SIGKILL to the group."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -121,7 +122,10 @@ def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> It
         proc.wait(STOP_TIMEOUT_S)
 
 
-def started(proc: Any, log: Path, what: str, ready: Any) -> None:
+Probe = Callable[[], bool]
+
+
+def started(proc: subprocess.Popen[bytes], log: Path, what: str, ready: Probe) -> None:
     """Waits until ready() is true; a server that exits or stays unready is an error."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -134,7 +138,7 @@ def started(proc: Any, log: Path, what: str, ready: Any) -> None:
     raise SystemExit(f"{what} was not ready after {START_TIMEOUT_S} s; its log: {log}")
 
 
-def fleet_ready(address: str, model: str) -> Any:
+def fleet_ready(address: str, model: str) -> Probe:
     def ready() -> bool:
         with grpc.insecure_channel(address) as channel:
             stub = inference_grpc.InferenceServiceStub(channel)
@@ -149,7 +153,7 @@ def fleet_ready(address: str, model: str) -> Any:
     return ready
 
 
-def http_ok(url: str) -> Any:
+def http_ok(url: str) -> Probe:
     def ready() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
@@ -344,7 +348,7 @@ def load_average() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
@@ -365,7 +369,19 @@ def main() -> int:
         "default: one per CPU",
     )
     args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    try:
+        args.levels = [int(c) for c in args.concurrency.split(",")]
+    except ValueError:
+        parser.error(f"--concurrency {args.concurrency!r}: expected whole numbers, such as 1,4,16")
+    if min(args.levels) < 1 or args.duration <= 0 or args.workers < 1:
+        parser.error("--concurrency levels, --duration and --workers must be above 0")
+    if args.cpu_threads < 0 or args.instances < 0:
+        parser.error("--cpu-threads and --instances must be 0 or more")
+    return args
+
+
+def main() -> int:
+    args = arguments()
     model = Workload.read(args.repository, MODEL_BOUND)
     trivial = Workload.read(args.repository, TRIVIAL)
     python = triton_python()
@@ -380,8 +396,8 @@ def main() -> int:
         began = time.monotonic()
         threads = args.cpu_threads or "each server's default"
         print(
-            f"{os.cpu_count()} CPUs, load average {load_average()} at the start; "
-            f"torch threads per model instance: {threads}, instances: {args.instances or 'as configured'}"
+            f"{os.cpu_count()} CPUs, load average {load_average()} at the start; torch threads "
+            f"per model instance: {threads}, instances: {args.instances or 'as configured'}"
         )
         print(
             f"{model.model}: input {model.input} FP32 {list(model.shape)}, max batch "
@@ -389,7 +405,6 @@ def main() -> int:
             f"{alone:.0f} items/s at batch 1, {own:.0f} at batch {model.max_batch_size}; "
             f"{args.duration:g} s per run"
         )
-        results: dict[int, dict[str, Run]] = {}
         with (
             ours(repository, logs, args.log_level) as mine,
             naive(repository, logs, args.cpu_threads) as hand,
@@ -398,46 +413,70 @@ def main() -> int:
             where = device(mine)
             print(f"device: {where}" + ("" if where.startswith("cuda") else " (no GPU used)"))
             servers = (mine, hand, nvidia)
-            print(
-                f"{'':>4} |{'ours (batcher)':^28}|{'naive thread pool':^22}|"
-                f"{'Triton (PyTriton)':^28}|{'ours/naive':^14}|{'ours/Triton':^14}| load"
-            )
-            print(
-                f"{'c':>4} |" + f"{'QPS':>7}{'p50':>7}{'p99':>8}{'batch':>6}|"
-                f"{'QPS':>7}{'p50':>7}{'p99':>8}|"
-                + f"{'QPS':>7}{'p50':>7}{'p99':>8}{'batch':>6}|"
-                + f"{'QPS':>7}{'p99':>7}|" * 2
-            )
-            for c in levels:
-                runs = {s.label: drive(loadgen, s, model, c, args.duration) for s in servers}
-                results[c] = runs
-                a, b, t = runs[mine.label], runs[hand.label], runs[nvidia.label]
-                print(
-                    f"{c:>4} |{cell(a, True)}|{cell(b, False)}|{cell(t, True)}|"
-                    f"{ratio(a, b)}|{ratio(a, t)}| {os.getloadavg()[0]:.1f}",
-                    flush=True,
-                )
-            top = max(levels)
+            results = model_bound(loadgen, servers, model, args.levels, args.duration)
+            top = max(args.levels)
             small = {s.label: drive(loadgen, s, trivial, top, args.duration) for s in servers}
-        conns = 4 * args.workers
-        with ours(repository, logs, args.log_level) as one:
-            single = drive(loadgen, one, trivial, top, args.duration, conns, batch=False)
-        with ours(repository, logs, args.log_level, args.workers) as many:
-            multi = drive(loadgen, many, trivial, top, args.duration, conns, batch=False)
-        print()
-        print(f"{trivial.model} (FP32 {list(trivial.shape)}), concurrency {top}:")
+        scaling = workers_scaling(loadgen, repository, logs, trivial, top, args)
+        print(f"\n{trivial.model} (FP32 {list(trivial.shape)}), concurrency {top}:")
         print(f"{'':<24}{'QPS':>7}{'p50':>7}{'p99':>8}{'batch':>6}")
         for label, run in small.items():
             print(f"{label:<24}{cell(run, True)}")
-        print(f"{f'ours, 1 proc, {conns} conns':<24}{cell(single, False)}")
-        print(
-            f"{f'ours, {args.workers} procs, {conns} conns':<24}{cell(multi, False)}  "
-            f"scaling {multi.qps / single.qps:.2f}x, per process {multi.qps / args.workers:.0f}"
-        )
+        print(scaling)
         print()
         goals(results, mine.label, hand.label, nvidia.label, own * max(args.instances, 1))
         print(f"\n{time.monotonic() - began:.0f} s; load average {load_average()} at the end")
     return 0
+
+
+def model_bound(
+    loadgen: Path,
+    servers: tuple[Server, Server, Server],
+    work: Workload,
+    levels: list[int],
+    duration: float,
+) -> dict[int, dict[str, Run]]:
+    """The three servers, ours first, at each concurrency in turn; a row as each ends."""
+    mine, hand, nvidia = servers
+    print(
+        f"{'':>4} |{'ours (batcher)':^28}|{'naive thread pool':^22}|"
+        f"{'Triton (PyTriton)':^28}|{'ours/naive':^14}|{'ours/Triton':^14}| load"
+    )
+    print(
+        f"{'c':>4} |" + f"{'QPS':>7}{'p50':>7}{'p99':>8}{'batch':>6}|"
+        f"{'QPS':>7}{'p50':>7}{'p99':>8}|"
+        + f"{'QPS':>7}{'p50':>7}{'p99':>8}{'batch':>6}|"
+        + f"{'QPS':>7}{'p99':>7}|" * 2
+    )
+    results: dict[int, dict[str, Run]] = {}
+    for c in levels:
+        runs = {s.label: drive(loadgen, s, work, c, duration) for s in servers}
+        results[c] = runs
+        a, b, t = runs[mine.label], runs[hand.label], runs[nvidia.label]
+        print(
+            f"{c:>4} |{cell(a, True)}|{cell(b, False)}|{cell(t, True)}|"
+            f"{ratio(a, b)}|{ratio(a, t)}| {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    return results
+
+
+def workers_scaling(
+    loadgen: Path, repository: Path, logs: Path, work: Workload, c: int, args: argparse.Namespace
+) -> str:
+    """Our server with --workers N against one process, the same connections to each
+    (SO_REUSEPORT spreads connections, not calls); two lines of the small table."""
+    conns = 4 * args.workers
+    with ours(repository, logs, args.log_level) as one:
+        single = drive(loadgen, one, work, c, args.duration, conns, batch=False)
+    with ours(repository, logs, args.log_level, args.workers) as many:
+        multi = drive(loadgen, many, work, c, args.duration, conns, batch=False)
+    per_process = multi.qps / args.workers
+    return (
+        f"{f'ours, 1 proc, {conns} conns':<24}{cell(single, False)}\n"
+        f"{f'ours, {args.workers} procs, {conns} conns':<24}{cell(multi, False)}  "
+        f"scaling {multi.qps / single.qps:.2f}x, per process {per_process:.0f} "
+        "(goal: grpcio's limit, about 2,000 to 3,000 per core)"
+    )
 
 
 def goals(
