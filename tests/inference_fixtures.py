@@ -20,6 +20,7 @@ from torch import nn
 # Per tag: the input shapes each forward pass saw, and torch's thread count there.
 CALLS: dict[str, list[tuple[int, ...]]] = {}
 THREADS: dict[str, list[int]] = {}
+THREAD_NAMES: dict[str, list[str]] = {}
 GATES: dict[str, threading.Event] = {}
 STEPS: dict[str, threading.Semaphore] = {}
 GATE_BOUND_S = 10.0
@@ -50,22 +51,27 @@ class TinyClassifier(nn.Module):
 
 class Recording(nn.Module):
     """x [-1] -> y [-1] = x * scale + 1; records each call, waits at the gate, and
-    raises CUDA's out-of-memory error above `oom_above` rows (0: never)."""
+    raises CUDA's out-of-memory error above `oom_above` rows (0: never), and a
+    ValueError on a negative input when `fail_on_negative`."""
 
-    def __init__(self, tag: str, oom_above: int = 0) -> None:
+    def __init__(self, tag: str, oom_above: int = 0, fail_on_negative: bool = False) -> None:
         super().__init__()
         self.tag = tag
         self.oom_above = oom_above
+        self.fail_on_negative = fail_on_negative
         self.scale = nn.Parameter(torch.tensor(2.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         CALLS.setdefault(self.tag, []).append(tuple(x.shape))
         THREADS.setdefault(self.tag, []).append(torch.get_num_threads())
+        THREAD_NAMES.setdefault(self.tag, []).append(threading.current_thread().name)
         assert gate(self.tag).wait(GATE_BOUND_S), "test gate never opened"
         if self.oom_above and x.shape[0] > self.oom_above:
             raise torch.cuda.OutOfMemoryError(
                 f"CUDA out of memory. Tried to allocate {x.shape[0]} rows (simulated)"
             )
+        if self.fail_on_negative and bool((x < 0).any()):
+            raise ValueError("negative input")
         return x * self.scale + 1
 
 

@@ -212,6 +212,8 @@ def test_a_lone_request_runs_at_once_as_a_batch_of_one(tmp_path: Path) -> None:
     # max_queue_delay_us = 0: it did not wait for company.
     assert fx.CALLS[tag][1:] == [(1, 3)]
     assert (stats.inference_count, stats.exec_count) == (1, 1)
+    # Warm-up and request ran in the instance's runner thread, not on the event loop.
+    assert fx.THREAD_NAMES[tag] == ["infer-rec:1-0", "infer-rec:1-0"]
 
 
 def test_shapes_of_variable_dimensions_are_never_stacked(tmp_path: Path) -> None:
@@ -524,3 +526,35 @@ def test_bool_elements_are_bytes_0_or_1() -> None:
         InferenceError, match="input 'mask': BOOL elements must be bytes 0x00 or 0x01"
     ):
         validate_inputs("m", spec, [InputTensor("mask", "BOOL", (1, 3), b"\x00\x02\x01")], 4)
+
+
+def test_a_failing_model_is_internal_and_the_server_goes_on(tmp_path: Path) -> None:
+    tag = "fails"
+    fx.CALLS.pop(tag, None)
+    fx.gate(tag).set()
+    fx.write_model(
+        tmp_path,
+        "rec",
+        "state_dict",
+        fx.Recording(tag),
+        tensors=fx.RECORDING_TENSORS,
+        header="max_batch_size = 8",
+        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", fail_on_negative = true }}',
+    )
+    registry = CollectorRegistry()
+
+    async def scenario() -> tuple[InferenceError, Any]:
+        repo = await loaded(tmp_path, registry)
+        model = repo.get("rec")
+        with pytest.raises(InferenceError) as failed:
+            await model.predict([x_input(-1)])
+        after = await model.predict([x_input(1)])
+        await repo.close()
+        return failed.value, after
+
+    error, after = run(scenario())
+    assert error.code == grpc.StatusCode.INTERNAL
+    assert error.message == "model 'rec' version 1 failed: ValueError: negative input"
+    assert struct.unpack("<f", after[0].data) == (3.0,)
+    labels = {"model": "rec", "version": "1", "reason": "BACKEND"}
+    assert registry.get_sample_value("inference_request_failure_total", labels) == 1

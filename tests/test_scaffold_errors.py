@@ -64,7 +64,11 @@ def test_a_message_is_not_a_service(ws: Path) -> None:
 def test_unknown_template_lists_the_templates(ws: Path) -> None:
     code, out = new(ws, NAME, "--service", SERVICE, "--template", "grcp")
     assert code == 2
-    assert "contracts: --template 'grcp': no such template; the templates are:\n  grpc: " in out
+    assert (
+        "contracts: --template 'grcp': no such template; the templates are:\n  gpu-inference: "
+        in out
+    )
+    assert "\n  grpc: grpc.aio service" in out
     assert not (ws / "services").exists()
 
 

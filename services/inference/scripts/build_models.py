@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from inference.build import build_repository
+# torch without numpy warns at import, and deprecates TorchScript; neither matters here.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+warnings.filterwarnings("ignore", message="`torch.jit.", category=FutureWarning)
+
+from inference.build import build_repository  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parent.parent / "model_repository"
 

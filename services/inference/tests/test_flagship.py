@@ -243,7 +243,7 @@ def test_a_full_queue_is_resource_exhausted_at_once(serve: Callable[..., None]) 
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
         assert refused and all(o.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for o in refused)
-        assert len(outcomes) - len(refused) >= 5
+        assert len(outcomes) - len(refused) >= 4  # the queue, and maybe one in the model
 
     serve(check)
 

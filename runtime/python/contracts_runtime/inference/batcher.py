@@ -105,6 +105,8 @@ class Batcher(Generic[T, R]):
 
     async def start(self) -> None:
         """Start the runner threads; returns once each ran `init`."""
+        if self._threads or self._closed:
+            raise RuntimeError(f"batcher {self.name} was already started")
         ready: list[concurrent.futures.Future[None]] = []
         for instance in range(self.policy.instances):
             done: concurrent.futures.Future[None] = concurrent.futures.Future()

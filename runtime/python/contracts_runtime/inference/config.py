@@ -38,7 +38,7 @@ class BatchingConfig:
 @dataclass(frozen=True)
 class InstancesConfig:
     count: int = 1
-    # Intra-op threads of each instance; 0 = the machine's cores divided by `count`.
+    # Intra-op threads of each instance; 0 = the usable cores less one, divided by `count`.
     cpu_threads: int = 0
 
 
