@@ -75,6 +75,13 @@ def test_confluent_go_and_python_read_each_others_frames(
             assert mine == theirs, v.name
         (py_dir / f"{v.name}.bin").write_bytes(theirs)
         (py_dir / f"ours-{v.name}.bin").write_bytes(ours.encode(v.message))
+        # confluent-kafka's serializer registering on its own: base64 descriptors, its
+        # imports first as references; the registry answers them as .proto text.
+        auto_ctx = SerializationContext(f"py-auto-{v.message.DESCRIPTOR.full_name}", ctx.field)
+        auto = ProtobufSerializer(type(v.message), confluent, {"use.deprecated.format": False})
+        auto_frame = auto(v.message, auto_ctx)
+        assert auto_frame is not None
+        (py_dir / f"auto-{v.name}.bin").write_bytes(auto_frame)
 
     env = {
         "REGISTRY_URL": server.url,
@@ -86,18 +93,34 @@ def test_confluent_go_and_python_read_each_others_frames(
     result = run_go(MODULE, "test", "-count=1", "-v", "-timeout=300s", ".", timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     passed = {line.split()[2] for line in result.stdout.splitlines() if "--- PASS" in line}
+    assert "confluent-go reads Python's auto-frame" not in result.stdout
     assert "TestOurFramesAreConfluentGoFrames" in passed
     assert "TestConfluentGoAgainstOurRegistry" in passed
     assert {f"TestConfluentGoAgainstOurRegistry/{v.name}" for v in samples} <= passed
 
-    # Python reads what Go wrote: confluent-kafka-go's frames and our Go runtime's.
+    # Python reads what Go wrote: confluent-kafka-go's frames and our Go runtime's. A
+    # client of its own: confluent-kafka keeps a registration's answer (.proto text) as
+    # the id's schema, whatever format its deserializer later asks for, and Go's text
+    # of a file is the same schema, with the same id, as Python's.
+    reader = SchemaRegistryClient({"url": server.url})
     for v in samples:
         cls = type(v.message)
-        deserializer = ProtobufDeserializer(cls, {"use.deprecated.format": False}, confluent)
+        deserializer = ProtobufDeserializer(cls, {"use.deprecated.format": False}, reader)
         for name in (v.name, f"ours-{v.name}"):
             frame = (go_dir / f"{name}.bin").read_bytes()
             assert deserializer(frame, ctx) == v.message, name
             assert ours.decode(frame, cls) == v.message, name
+        # A client with nothing cached reads the base64-registered frames: the id's
+        # schema is .proto text, its descriptor comes as `format=serialized`.
+        auto_frame = (py_dir / f"auto-{v.name}.bin").read_bytes()
+        fresh = SchemaRegistryClient({"url": server.url})
+        auto_id = frames.decode(auto_frame).schema_id
+        assert fresh.get_schema(auto_id).schema_str.startswith(("syntax = ", "edition = "))
+        fresh_deserializer = ProtobufDeserializer(cls, {"use.deprecated.format": False}, fresh)
+        assert fresh_deserializer(auto_frame, ctx) == v.message, v.name
+        # The same file registered as text and as base64: one id, as Confluent keys
+        # a schema by its canonical text.
+        assert auto_id == frames.decode((py_dir / f"{v.name}.bin").read_bytes()).schema_id
         # Go and Python register a file the same way: one id for both runtimes.
         go_id = frames.decode((go_dir / f"ours-{v.name}.bin").read_bytes()).schema_id
         py_id = frames.decode((py_dir / f"ours-{v.name}.bin").read_bytes()).schema_id

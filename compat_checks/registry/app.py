@@ -120,7 +120,12 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
             refuse_normalize(request)
             body = await body_of(request)
             v = await run_in_threadpool(registry.register, subject, body)
-            return _Json({"id": v.schema.id} | _version_json(v))
+            answer = {"id": v.schema.id} | _version_json(v)
+            if isinstance(body, dict) and isinstance(body.get("schema"), str):
+                # The schema in the form it was sent: confluent-kafka (Python) keeps this
+                # answer as the id's schema and reads it back as `format=serialized`.
+                answer["schema"] = body["schema"]
+            return _Json(answer)
         found = await run_in_threadpool(registry.versions, subject, _flag(request, "deleted"))
         return _Json([v.version for v in found])
 

@@ -54,9 +54,13 @@ def decode_serialized(text: str) -> descriptor_pb2.FileDescriptorProto | None:
 
 
 def compile_schema(
-    text: str, dependencies: Iterable[descriptor_pb2.FileDescriptorProto]
+    text: str,
+    dependencies: Iterable[descriptor_pb2.FileDescriptorProto],
+    name: str | None = None,
 ) -> tuple[str, descriptor_pb2.FileDescriptorSet]:
-    """The root file's name and the compiled set (the root and everything it imports)."""
+    """The root file's name and the compiled set (the root and everything it imports).
+    .proto text compiles as `name` when that is a plain relative path no dependency
+    holds (a rendered descriptor keeps its file's name), else as `schema.proto`."""
     deps = {d.name: d for d in dependencies if not d.name.startswith(WELL_KNOWN_PREFIX)}
     serialized = decode_serialized(text)
     with tempfile.TemporaryDirectory(prefix="registry-protoc-") as tmp:
@@ -67,7 +71,11 @@ def compile_schema(
             root = serialized.name
             deps[root] = serialized
         else:
-            root = ROOT_NAME if ROOT_NAME not in deps else "registered_schema.proto"
+            if name is not None and name not in deps and _plain_path(name):
+                root = name
+            else:
+                root = ROOT_NAME if ROOT_NAME not in deps else "registered_schema.proto"
+            (source / root).parent.mkdir(parents=True, exist_ok=True)
             (source / root).write_text(text, encoding="utf-8")
         args = [
             sys.executable,
@@ -101,6 +109,15 @@ def compile_schema(
         compiled = descriptor_pb2.FileDescriptorSet()
         compiled.ParseFromString((folder / "out.pb").read_bytes())
     return root, compiled
+
+
+def _plain_path(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        name.endswith(".proto")
+        and not name.startswith("/")
+        and all(p and p not in (".", "..") and "\\" not in p for p in parts)
+    )
 
 
 def files_of(data: bytes) -> list[descriptor_pb2.FileDescriptorProto]:

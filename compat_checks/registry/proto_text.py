@@ -29,7 +29,22 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import (  # the well-known types, so the default pool holds them
+    any_pb2,  # noqa: F401
+    api_pb2,  # noqa: F401
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,  # noqa: F401
+    empty_pb2,  # noqa: F401
+    field_mask_pb2,  # noqa: F401
+    message_factory,
+    source_context_pb2,  # noqa: F401
+    struct_pb2,  # noqa: F401
+    text_format,
+    timestamp_pb2,  # noqa: F401
+    type_pb2,  # noqa: F401
+    wrappers_pb2,  # noqa: F401
+)
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -143,6 +158,26 @@ def _all_fields(file: FileProto) -> Iterator[FieldProto]:
     yield from walk(file.message_type)
 
 
+def _with_well_known(files: list[FileProto]) -> list[FileProto]:
+    """`files` and the well-known types they import but do not hold (a registry
+    leaves those out: every protoc has them), from the protobuf runtime."""
+    out = list(files)
+    names = {f.name for f in out}
+    for f in out:  # grows while it runs: imports of imports
+        for dep in f.dependency:
+            if dep in names or not dep.startswith("google/protobuf/"):
+                continue
+            try:
+                found = descriptor_pool.Default().FindFileByName(dep)
+            except KeyError:
+                continue
+            proto = FileProto()
+            found.CopyToProto(proto)
+            out.append(proto)
+            names.add(dep)
+    return out
+
+
 def _sorted_by_dependency(files: Sequence[FileProto]) -> list[FileProto]:
     by_name = {f.name: f for f in files}
     done: dict[str, FileProto] = {}
@@ -175,7 +210,8 @@ class _Options:
             own = FileProto()
             descriptor_pb2.DESCRIPTOR.CopyToProto(own)
             pool.Add(own)
-            for f in _sorted_by_dependency([f for f in self.files if f.name != own.name]):
+            given = _with_well_known([f for f in self.files if f.name != own.name])
+            for f in _sorted_by_dependency(given):
                 try:
                     pool.Add(f)
                 except (TypeError, ValueError):

@@ -136,8 +136,9 @@ func TestOurFramesAreConfluentGoFrames(t *testing.T) {
 // confluent-kafka-go registers and serializes every contract message (our Go
 // frames equal its bytes; our Frames with UseLatest find its id), reads what
 // confluent-kafka's Python serializer and our Python runtime wrote
-// ($FRAMES_PY/<name>.bin), and writes its frames and ours to $FRAMES_OUT for
-// Python to read.
+// ($FRAMES_PY/<name>.bin, ours-<name>.bin and auto-<name>.bin, the last two
+// registered as base64 descriptors), and writes its frames and ours to
+// $FRAMES_OUT for Python to read.
 func TestConfluentGoAgainstOurRegistry(t *testing.T) {
 	url, pyDir, out := os.Getenv("REGISTRY_URL"), os.Getenv("FRAMES_PY"), os.Getenv("FRAMES_OUT")
 	if url == "" || pyDir == "" || out == "" {
@@ -180,16 +181,17 @@ func TestConfluentGoAgainstOurRegistry(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, prefix := range []string{"", "ours-"} {
+			// Python's frames: its schema registered as .proto text (""), and as base64
+			// descriptors by our runtime ("ours-") and by confluent-kafka's serializer
+			// ("auto-"), which the registry answers as .proto text for confluent-go to parse.
+			for _, prefix := range []string{"", "ours-", "auto-"} {
 				frame, err := os.ReadFile(filepath.Join(pyDir, prefix+v.Name+".bin"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				fromConfluent := m.ProtoReflect().New().Interface()
-				if prefix == "" { // registered as .proto text, which confluent-go parses
-					if err := deser.DeserializeInto(topic, frame, fromConfluent); err != nil || !proto.Equal(fromConfluent, m) {
-						t.Fatalf("confluent-go reads Python's frame: %v", err)
-					}
+				if err := deser.DeserializeInto(topic, frame, fromConfluent); err != nil || !proto.Equal(fromConfluent, m) {
+					t.Fatalf("confluent-go reads Python's %sframe: %v", prefix, err)
 				}
 				fromOurs := m.ProtoReflect().New().Interface()
 				if err := ours.Decode(ctx, "", frame, fromOurs); err != nil || !proto.Equal(fromOurs, m) {
