@@ -6,6 +6,8 @@ confluent-kafka-go's and confluent-kafka's bytes for the same id and message."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,11 @@ from contracts_runtime import frames
 from contracts_runtime.registry_client import RegistryClient
 from contracts_runtime.registry_frames import IdChoice, RegistryFrames, SubjectStrategy
 from frame_vectors import VECTORS, has_map, vectors
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.descriptor import FileDescriptor
 from registry_process import RegistryProcess, running_registry
+
+from compat_checks.registry.compiler import compile_schema
 
 MODULE = REPO / "tests/confluent_go"
 CONTRACTS = REPO / "contracts"
@@ -126,3 +131,92 @@ def test_confluent_go_and_python_read_each_others_frames(
         py_id = frames.decode((py_dir / f"ours-{v.name}.bin").read_bytes()).schema_id
         assert go_id == py_id, v.name
     assert len(samples) == 33
+
+
+PROTO_TEXT = REPO / "tests/fixtures/proto_text"
+# Fixture files in registration order (imports first), each with its imports, and
+# the messages framed from them, as text format.
+TEXT_FILES = {
+    "opts/v1/annotations.proto": [],
+    "shop/v1/shop.proto": ["opts/v1/annotations.proto"],
+    "legacy/v1/weak.proto": [],
+    "legacy/v1/legacy.proto": ["legacy/v1/weak.proto"],
+}
+TEXT_MESSAGES = {
+    "shop.v1.Order": (
+        'order_id: "o-1" counts { key: "a" value: 3 } lines { sku: "s-1" quantity: 2 '
+        'children { key: "k" value { sku: "s-2" } } } states { key: 1 value: STATUS_DONE } '
+        'note: "n" voucher: 7 created_at { seconds: 1700000000 } status: STATUS_OPEN '
+        'packed_off: [1, 2] weights: [0.5] blobs { key: 9 value: "\\001" } '
+        'phone { value: "+1" } raw: "" store: "st"'
+    ),
+    "legacy.v1.Base": (
+        'id: 1 name: "x" result { url: "u" snippet { text: "t" } } '
+        'children { key: "c" value { id: 2 } } inline { z: 3 } packed_nums: [4, 5]'
+    ),
+}
+
+
+def test_confluent_go_reads_frames_of_base64_registered_fixture_schemas(
+    server: RegistryProcess, tmp_path: Path
+) -> None:
+    """confluent-kafka-go parses the .proto text our registry renders from base64
+    descriptors: custom options of every kind, maps, oneofs, proto3 optional, proto2
+    groups, defaults, extensions and weak imports."""
+    compiled: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+    ids: dict[str, int] = {}
+    for path, imports in TEXT_FILES.items():
+        deps = [compiled[i] for i in imports]
+        root, built = compile_schema((PROTO_TEXT / path).read_text(encoding="utf-8"), deps, path)
+        for file in built.file:
+            file.ClearField("source_code_info")
+            compiled.setdefault(file.name, file)
+        refs = [{"name": i, "subject": i, "version": 1} for i in imports]
+        schema = base64.b64encode(compiled[root].SerializeToString()).decode("ascii")
+        body = {"schemaType": "PROTOBUF", "schema": schema, "references": refs}
+        answer = server.request("POST", f"/subjects/{path.replace('/', '%2F')}/versions", body)
+        assert answer.status == 200, answer.text
+        ids[path] = answer.body["id"]
+        text = server.request("GET", f"/schemas/ids/{ids[path]}").body["schema"]
+        assert text.startswith('syntax = "proto'), text[:80]
+
+    pool = descriptor_pool.DescriptorPool()
+    for file in compiled.values():  # imports before importers: insertion order
+        pool.Add(file)
+    cases = []
+    for full_name, text in TEXT_MESSAGES.items():
+        kind = pool.FindMessageTypeByName(full_name)
+        message = text_format.Parse(text, message_factory.GetMessageClass(kind)())
+        payload = message.SerializeToString()
+        index = list(kind.file.message_types_by_name).index(kind.name)  # top-level
+        frame = frames.encode(payload, ids[kind.file.name], [index])
+        (tmp_path / f"{full_name}.bin").write_bytes(frame)
+        (tmp_path / f"{full_name}.payload").write_bytes(payload)
+        topic = f"text-{full_name}"
+        cases.append(
+            {
+                "topic": topic,
+                "message": full_name,
+                "frame": f"{full_name}.bin",
+                "payload": f"{full_name}.payload",
+            }
+        )
+    files = descriptor_pb2.FileDescriptorSet(file=list(compiled.values()))
+    (tmp_path / "files.binpb").write_bytes(files.SerializeToString())
+    (tmp_path / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
+
+    env = {"REGISTRY_URL": server.url, "PROTO_TEXT_CASES": str(tmp_path), "CGO_ENABLED": "1"}
+    result = run_go(
+        MODULE,
+        "test",
+        "-count=1",
+        "-v",
+        "-run=TestConfluentGoParsesRenderedText",
+        "-timeout=300s",
+        ".",
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    passed = {line.split()[2] for line in result.stdout.splitlines() if "--- PASS" in line}
+    assert {f"TestConfluentGoParsesRenderedText/{m}" for m in TEXT_MESSAGES} <= passed

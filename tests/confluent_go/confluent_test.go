@@ -13,8 +13,11 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde/protobuf"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	_ "github.com/fleet-platform/contracts/generated/go/fleet/adapter/v1"
 	_ "github.com/fleet-platform/contracts/generated/go/fleet/inference/v1"
@@ -197,6 +200,75 @@ func TestConfluentGoAgainstOurRegistry(t *testing.T) {
 				if err := ours.Decode(ctx, "", frame, fromOurs); err != nil || !proto.Equal(fromOurs, m) {
 					t.Fatalf("our Frames read Python's %sframe: %v", prefix, err)
 				}
+			}
+		})
+	}
+}
+
+type textCase struct {
+	Topic   string `json:"topic"`
+	Message string `json:"message"`
+	Frame   string `json:"frame"`
+	Payload string `json:"payload"`
+}
+
+// Driven by tests/test_confluent_go.py: frames of fixture schemas registered as
+// base64 descriptors (custom options, proto2 groups, defaults, extensions),
+// which our registry answers as .proto text rendered from the descriptor.
+// confluent-kafka-go parses that text (and its references') to read each
+// frame; the message types come from $PROTO_TEXT_CASES/files.binpb, the
+// descriptors as compiled.
+func TestConfluentGoParsesRenderedText(t *testing.T) {
+	url, dir := os.Getenv("REGISTRY_URL"), os.Getenv("PROTO_TEXT_CASES")
+	if url == "" || dir == "" {
+		t.Skip("needs REGISTRY_URL and PROTO_TEXT_CASES: run through tests/test_confluent_go.py")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "files.binpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	if err := proto.Unmarshal(raw, set); err != nil {
+		t.Fatal(err)
+	}
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err = os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []textCase
+	if err := json.Unmarshal(raw, &cases); err != nil || len(cases) == 0 {
+		t.Fatalf("cases: %v (%d)", err, len(cases))
+	}
+	_, deser := confluentSerde(t, url)
+	for _, c := range cases {
+		t.Run(c.Message, func(t *testing.T) {
+			found, err := files.FindDescriptorByName(protoreflect.FullName(c.Message))
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := found.(protoreflect.MessageDescriptor)
+			frame, err := os.ReadFile(filepath.Join(dir, c.Frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := os.ReadFile(filepath.Join(dir, c.Payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := dynamicpb.NewMessage(md)
+			if err := proto.Unmarshal(payload, want); err != nil {
+				t.Fatal(err)
+			}
+			got := dynamicpb.NewMessage(md)
+			if err := deser.DeserializeInto(c.Topic, frame, got); err != nil {
+				t.Fatalf("confluent-go reads a frame of a base64-registered schema: %v", err)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("read %v, want %v", got, want)
 			}
 		})
 	}
