@@ -1,8 +1,9 @@
 """Schema text to descriptors, without a buf workspace: grpcio-tools' protoc on a
 temporary folder.
 
-A schema arrives as .proto source or as a base64 FileDescriptorProto (what the
-confluent-kafka clients send). Its references arrive compiled (each a stored
+A schema arrives here as .proto source: the service first writes a base64
+FileDescriptorProto (what the confluent-kafka clients send) as text
+(`proto_text.render`). Its references arrive compiled (each a stored
 FileDescriptorSet, its root renamed to the reference's import name) and reach
 protoc through --descriptor_set_in; well-known types come from grpcio-tools'
 own include folder, so they need no reference. A compile error is 42201 with
@@ -62,21 +63,16 @@ def compile_schema(
     .proto text compiles as `name` when that is a plain relative path no dependency
     holds (a rendered descriptor keeps its file's name), else as `schema.proto`."""
     deps = {d.name: d for d in dependencies if not d.name.startswith(WELL_KNOWN_PREFIX)}
-    serialized = decode_serialized(text)
     with tempfile.TemporaryDirectory(prefix="registry-protoc-") as tmp:
         folder = Path(tmp)
         source = folder / "src"
         source.mkdir()
-        if serialized is not None:
-            root = serialized.name
-            deps[root] = serialized
+        if name is not None and name not in deps and _plain_path(name):
+            root = name
         else:
-            if name is not None and name not in deps and _plain_path(name):
-                root = name
-            else:
-                root = ROOT_NAME if ROOT_NAME not in deps else "registered_schema.proto"
-            (source / root).parent.mkdir(parents=True, exist_ok=True)
-            (source / root).write_text(text, encoding="utf-8")
+            root = ROOT_NAME if ROOT_NAME not in deps else "registered_schema.proto"
+        (source / root).parent.mkdir(parents=True, exist_ok=True)
+        (source / root).write_text(text, encoding="utf-8")
         args = [
             sys.executable,
             "-m",
