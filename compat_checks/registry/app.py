@@ -144,7 +144,10 @@ def build_app(registry: Registry, max_body: int = DEFAULT_MAX_BODY) -> Starlette
     async def version_schema(request: Request) -> Response:
         subject, version = subject_of(request), str(request.path_params["version"])
         v = await run_in_threadpool(registry.version, subject, version, _flag(request, "deleted"))
-        return Response(v.schema.schema, media_type="text/plain")
+        serialize = request.query_params.get("format") == "serialized"
+        return Response(
+            serialized(v.schema) if serialize else v.schema.schema, media_type="text/plain"
+        )
 
     @endpoint
     async def referenced_by(request: Request) -> Response:
