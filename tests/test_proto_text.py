@@ -76,6 +76,8 @@ def test_the_fixture_exercises_each_construct(tmp_path: Path) -> None:
         'option go_package = "example.com/shop/v1;shopv1";',
         "rpc Chat(stream .shop.v1.Order) returns (stream .shop.v1.Order);",
         "reserved old_name, older;",
+        "extensions 5000 to 5999 [verification = UNVERIFIED];",
+        "option message_set_wire_format = true;",
     ]:
         assert construct in texts, construct
     # A json_name equal to protoc's derivation is not written: protoc derives it again.

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import (  # the well-known types, so the default pool holds them
     any_pb2,  # noqa: F401
@@ -82,6 +82,7 @@ _OPTION_TYPES = frozenset(
     f"google.protobuf.{name}Options"
     for name in ("File", "Message", "Field", "Oneof", "Enum", "EnumValue", "Service", "Method")
 ) | {"google.protobuf.ExtensionRangeOptions"}
+_SOURCE_ONLY = descriptor_pb2.FieldOptions.RETENTION_SOURCE
 _FLOATS = (FieldProto.TYPE_FLOAT, FieldProto.TYPE_DOUBLE)
 _ESCAPES = {
     ord("\n"): "\\n",
@@ -107,7 +108,9 @@ def comparable(file: FileProto, dependencies: Iterable[FileProto] = ()) -> FileP
     """What the text of a file carries: a copy without its name, source positions
     and derived `json_name`s, `proto2` spelled as protoc leaves it (unset),
     floating-point defaults by value and custom options (those `dependencies`
-    define) re-encoded in field order (protoc and buf spell both differently)."""
+    define) re-encoded in field order (protoc and buf spell both differently),
+    without the options that only source keeps (retention SOURCE: protoc's
+    output leaves them out)."""
     out = FileProto()
     out.CopyFrom(file)
     _Options(out, list(dependencies)).canonicalize(out)
@@ -243,18 +246,27 @@ class _Options:
         return list(known.ListFields())
 
     def canonicalize(self, message: Message) -> None:
-        """Re-encodes, in place, every options message under `message`."""
+        """Re-encodes, in place, every options message under `message`, without its
+        source-retention options; one left empty goes (text cannot say it)."""
         for fd, value in message.ListFields():
             if fd.message_type is None:
                 continue
-            for item in value if fd.is_repeated else [value]:
-                if fd.message_type.full_name in _OPTION_TYPES:
-                    known = self.read(item)
-                    if known is not item:
-                        item.Clear()
-                        item.ParseFromString(known.SerializeToString(deterministic=True))
-                else:
+            if fd.message_type.full_name not in _OPTION_TYPES:
+                for item in value if fd.is_repeated else [value]:
                     self.canonicalize(item)
+                continue
+            known = self.read(value)
+            for option, _ in known.ListFields():
+                if option.GetOptions().retention == _SOURCE_ONLY:
+                    if option.is_extension:
+                        known.ClearExtension(cast(Any, option))
+                    else:
+                        known.ClearField(option.name)
+            if known is not value:
+                value.Clear()
+                value.ParseFromString(known.SerializeToString(deterministic=True))
+            if value.ByteSize() == 0:
+                message.ClearField(fd.name)
 
 
 class _Renderer:
