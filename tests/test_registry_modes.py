@@ -211,7 +211,9 @@ def test_config_delete_and_listings(server: RegistryProcess) -> None:
     assert server.request("GET", "/config").body == {"compatibilityLevel": "BACKWARD"}
 
     one = server.request("POST", "/subjects/ls-a-value/versions", proto(unique("LsA"))).body
-    two = server.request("POST", "/subjects/ls-a-value/versions", proto(unique("LsA") + "\n"))
+    # A second version: one more field (a newline alone is the same schema).
+    grown = unique("LsA").replace("int64 id = 1;", "int64 id = 1;\n  string note = 2;")
+    two = server.request("POST", "/subjects/ls-a-value/versions", proto(grown))
     server.request("POST", "/subjects/ls-b-value/versions", proto(unique("LsB")))
     listed = server.request("GET", "/schemas?subjectPrefix=ls-").body
     assert [(s["subject"], s["version"]) for s in listed] == [

@@ -193,7 +193,12 @@ def build_app(
             refuse_normalize(request)
             body = await body_of(request)
             v = await run_in_threadpool(registry.register, subject, body)
-            return _Json({"id": v.schema.id} | _version_json(v))
+            answer = {"id": v.schema.id} | _version_json(v)
+            if isinstance(body, dict) and isinstance(body.get("schema"), str):
+                # The schema in the form it was sent: confluent-kafka (Python) keeps this
+                # answer as the id's schema and reads it back as `format=serialized`.
+                answer["schema"] = body["schema"]
+            return _Json(answer)
         found = await run_in_threadpool(registry.versions, subject, _flag(request, "deleted"))
         return _Json([v.version for v in found])
 
@@ -213,7 +218,10 @@ def build_app(
     async def version_schema(request: Request) -> Response:
         subject, version = subject_of(request), str(request.path_params["version"])
         v = await run_in_threadpool(registry.version, subject, version, _flag(request, "deleted"))
-        return Response(v.schema.schema, media_type="text/plain")
+        serialize = request.query_params.get("format") == "serialized"
+        return Response(
+            serialized(v.schema) if serialize else v.schema.schema, media_type="text/plain"
+        )
 
     @endpoint
     async def referenced_by(request: Request) -> Response:

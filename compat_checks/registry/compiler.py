@@ -1,8 +1,9 @@
 """Schema text to descriptors, without a buf workspace: grpcio-tools' protoc, run
 in this process, on a temporary folder.
 
-A schema arrives as .proto source or as a base64 FileDescriptorProto (what the
-confluent-kafka clients send). Its references arrive compiled (each a stored
+A schema arrives here as .proto source: the service first writes a base64
+FileDescriptorProto (what the confluent-kafka clients send) as text
+(`proto_text.render`). Its references arrive compiled (each a stored
 FileDescriptorSet, its root renamed to the reference's import name) and reach
 protoc through --descriptor_set_in; well-known types come from grpcio-tools'
 own include folder, so they need no reference. A compile error is 42201 with
@@ -114,14 +115,18 @@ def clear_cache() -> None:
 
 
 def compile_schema(
-    text: str, dependencies: Iterable[descriptor_pb2.FileDescriptorProto]
+    text: str,
+    dependencies: Iterable[descriptor_pb2.FileDescriptorProto],
+    name: str | None = None,
 ) -> tuple[str, descriptor_pb2.FileDescriptorSet]:
-    """The root file's name and the compiled set (the root and everything it imports)."""
+    """The root file's name and the compiled set (the root and everything it imports).
+    .proto text compiles as `name` when that is a plain relative path no dependency
+    holds (a rendered descriptor keeps its file's name), else as `schema.proto`."""
     deps = {d.name: d for d in dependencies if not d.name.startswith(WELL_KNOWN_PREFIX)}
-    key = _cache_key(text, deps)
+    key = _cache_key(text, deps, name)
     outcome = _CACHE.get(key)
     if outcome is None:
-        outcome = _compile(text, deps)
+        outcome = _compile(text, deps, name)
         _CACHE.put(key, outcome)
     if outcome.error is not None:
         raise invalid_schema(outcome.error)
@@ -129,27 +134,31 @@ def compile_schema(
     return outcome.root, descriptor_pb2.FileDescriptorSet.FromString(outcome.compiled)
 
 
-def _cache_key(text: str, deps: Mapping[str, descriptor_pb2.FileDescriptorProto]) -> str:
+def _cache_key(
+    text: str, deps: Mapping[str, descriptor_pb2.FileDescriptorProto], name: str | None
+) -> str:
     digest = hashlib.sha256(text.encode("utf-8"))
-    for name in sorted(deps):
-        content = deps[name].SerializeToString(deterministic=True)
-        digest.update(b"\0%d:%s\0%d:" % (len(name), name.encode("utf-8"), len(content)))
+    digest.update(b"\0name:%s\0" % (name or "").encode("utf-8"))
+    for dep in sorted(deps):
+        content = deps[dep].SerializeToString(deterministic=True)
+        digest.update(b"\0%d:%s\0%d:" % (len(dep), dep.encode("utf-8"), len(content)))
         digest.update(content)
     return digest.hexdigest()
 
 
-def _compile(text: str, deps: dict[str, descriptor_pb2.FileDescriptorProto]) -> _Outcome:
-    serialized = decode_serialized(text)
+def _compile(
+    text: str, deps: dict[str, descriptor_pb2.FileDescriptorProto], name: str | None
+) -> _Outcome:
     with tempfile.TemporaryDirectory(prefix="registry-protoc-") as tmp:
         folder = Path(tmp)
         source = folder / "src"
         source.mkdir()
-        if serialized is not None:
-            root = serialized.name
-            deps[root] = serialized
+        if name is not None and name not in deps and _plain_path(name):
+            root = name
         else:
             root = ROOT_NAME if ROOT_NAME not in deps else "registered_schema.proto"
-            (source / root).write_text(text, encoding="utf-8")
+        (source / root).parent.mkdir(parents=True, exist_ok=True)
+        (source / root).write_text(text, encoding="utf-8")
         args = [
             "protoc",
             f"--proto_path={source}",
@@ -183,6 +192,15 @@ def _run_protoc(args: list[str]) -> tuple[int, str]:
             os.close(saved)
         captured.seek(0)
         return code, captured.read().decode("utf-8", errors="replace")
+
+
+def _plain_path(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        name.endswith(".proto")
+        and not name.startswith("/")
+        and all(p and p not in (".", "..") and "\\" not in p for p in parts)
+    )
 
 
 def files_of(data: bytes) -> list[descriptor_pb2.FileDescriptorProto]:

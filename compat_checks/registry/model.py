@@ -24,8 +24,8 @@ class Reference:
 class SchemaRecord:
     """A registered schema, one per global id.
 
-    `schema` is the text as registered (.proto source or base64
-    FileDescriptorProto); `descriptors` the compiled FileDescriptorSet (the root
+    `schema` is the .proto text as registered (a base64 FileDescriptorProto is
+    registered as its rendered text); `descriptors` the compiled FileDescriptorSet (the root
     file `root` and every file it imports), so comparisons never recompile."""
 
     id: int

@@ -16,9 +16,10 @@ from contracts_core.errors import UsageError
 from contracts_core.findings import Finding
 
 from . import errors
-from .compiler import compile_schema, files_of
+from .compiler import compile_schema, decode_serialized, files_of
 from .model import PROTOBUF, Candidate, Reference, SchemaRecord, SubjectVersion
 from .modes import Explicit, Modes
+from .proto_text import UnrenderableSchema, comparable, render
 from .store import Store
 
 DEFAULT_MODE = Mode.BACKWARD
@@ -59,11 +60,19 @@ class SchemaRequest:
             refs.append(Reference(name, subject, version))
         return cls(schema, tuple(refs))
 
-    @property
-    def fingerprint(self) -> str:
-        refs = [r.to_json() for r in self.references]
-        text = json.dumps({"schema": self.schema, "references": refs}, sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+def fingerprint(
+    root: descriptor_pb2.FileDescriptorProto,
+    dependencies: Sequence[descriptor_pb2.FileDescriptorProto],
+    references: Sequence[Reference],
+) -> str:
+    """One schema, one key, however it arrived (.proto text in any layout or a base64
+    descriptor): what the compiled root says as text, and its references, as
+    Confluent's registry keys a schema by its canonical text."""
+    said = comparable(root, dependencies).SerializeToString(deterministic=True)
+    refs = [r.to_json() for r in references]
+    key = json.dumps({"schema": said.hex(), "references": refs}, sort_keys=True)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def parse_version(text: str) -> int | None:
@@ -163,8 +172,14 @@ class Registry:
     def lookup(self, subject: str, body: object, deleted: bool) -> SubjectVersion:
         request = SchemaRequest.parse(body)
         found = self.versions(subject, deleted)
+        dependencies = self._dependencies(request)
+        text, _ = _as_text(request.schema, dependencies)
+        for v in found:  # the registered text itself: no compile needed
+            if v.schema.schema == text and v.schema.references == request.references:
+                return v
+        candidate, _ = self._compile(request, dependencies)
         for v in found:
-            if v.schema.fingerprint == request.fingerprint:
+            if v.schema.fingerprint == candidate.fingerprint:
                 return v
         raise errors.schema_not_found(f"Schema not found under subject '{subject}'")
 
@@ -182,7 +197,30 @@ class Registry:
         _, new = self._compile(request)
         return check(new, [_schema(v) for v in previous], mode)
 
-    def _compile(self, request: SchemaRequest) -> tuple[Candidate, Schema]:
+    def _compile(
+        self,
+        request: SchemaRequest,
+        dependencies: list[descriptor_pb2.FileDescriptorProto] | None = None,
+    ) -> tuple[Candidate, Schema]:
+        """The schema compiled from its .proto text; a base64 descriptor is first
+        written as text, which is what the registry then holds and answers."""
+        deps = self._dependencies(request) if dependencies is None else dependencies
+        text, name = _as_text(request.schema, deps)
+        root, compiled = compile_schema(text, deps, name)
+        by_name = {f.name: f for f in compiled.file}
+        imported = [f for f in compiled.file if f.name != root]
+        candidate = Candidate(
+            schema=text,
+            references=request.references,
+            descriptors=compiled.SerializeToString(),
+            root=root,
+            fingerprint=fingerprint(by_name[root], imported, request.references),
+        )
+        return candidate, Schema.from_files(compiled.file, root, label="the new schema")
+
+    def _dependencies(self, request: SchemaRequest) -> list[descriptor_pb2.FileDescriptorProto]:
+        """The compiled files the request's references stand for, each root under the
+        name the schema imports it by."""
         dependencies: dict[str, descriptor_pb2.FileDescriptorProto] = {}
         for ref in request.references:
             try:
@@ -195,15 +233,7 @@ class Registry:
                 if file.name == target.schema.root:
                     file.name = ref.name  # what the importing schema calls it
                 dependencies.setdefault(file.name, file)
-        root, compiled = compile_schema(request.schema, dependencies.values())
-        candidate = Candidate(
-            schema=request.schema,
-            references=request.references,
-            descriptors=compiled.SerializeToString(),
-            root=root,
-            fingerprint=request.fingerprint,
-        )
-        return candidate, Schema.from_files(compiled.file, root, label="the new schema")
+        return list(dependencies.values())
 
     # Deleting.
     def delete_version(self, subject: str, version_text: str, permanent: bool) -> int:
@@ -278,6 +308,22 @@ class Registry:
             raise errors.subject_not_found(subject)
         self.store.set_compatibility(subject, None)
         return Mode(level) if level else DEFAULT_MODE
+
+
+def _as_text(
+    schema: str, dependencies: Sequence[descriptor_pb2.FileDescriptorProto]
+) -> tuple[str, str | None]:
+    """The schema as .proto text (a base64 FileDescriptorProto rendered, text as is),
+    and the file name the descriptor carries."""
+    file = decode_serialized(schema)
+    if file is None:
+        return schema, None
+    try:
+        return render(file, dependencies), file.name
+    except UnrenderableSchema as exc:
+        raise errors.invalid_schema(
+            f"the descriptor {file.name} cannot be written as .proto text: {exc}"
+        ) from None
 
 
 def _schema(version: SubjectVersion) -> Schema:

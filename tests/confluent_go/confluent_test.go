@@ -13,8 +13,11 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde/protobuf"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	_ "github.com/fleet-platform/contracts/generated/go/fleet/adapter/v1"
 	_ "github.com/fleet-platform/contracts/generated/go/fleet/inference/v1"
@@ -136,8 +139,9 @@ func TestOurFramesAreConfluentGoFrames(t *testing.T) {
 // confluent-kafka-go registers and serializes every contract message (our Go
 // frames equal its bytes; our Frames with UseLatest find its id), reads what
 // confluent-kafka's Python serializer and our Python runtime wrote
-// ($FRAMES_PY/<name>.bin), and writes its frames and ours to $FRAMES_OUT for
-// Python to read.
+// ($FRAMES_PY/<name>.bin, ours-<name>.bin and auto-<name>.bin, the last two
+// registered as base64 descriptors), and writes its frames and ours to
+// $FRAMES_OUT for Python to read.
 func TestConfluentGoAgainstOurRegistry(t *testing.T) {
 	url, pyDir, out := os.Getenv("REGISTRY_URL"), os.Getenv("FRAMES_PY"), os.Getenv("FRAMES_OUT")
 	if url == "" || pyDir == "" || out == "" {
@@ -180,21 +184,91 @@ func TestConfluentGoAgainstOurRegistry(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, prefix := range []string{"", "ours-"} {
+			// Python's frames: its schema registered as .proto text (""), and as base64
+			// descriptors by our runtime ("ours-") and by confluent-kafka's serializer
+			// ("auto-"), which the registry answers as .proto text for confluent-go to parse.
+			for _, prefix := range []string{"", "ours-", "auto-"} {
 				frame, err := os.ReadFile(filepath.Join(pyDir, prefix+v.Name+".bin"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				fromConfluent := m.ProtoReflect().New().Interface()
-				if prefix == "" { // registered as .proto text, which confluent-go parses
-					if err := deser.DeserializeInto(topic, frame, fromConfluent); err != nil || !proto.Equal(fromConfluent, m) {
-						t.Fatalf("confluent-go reads Python's frame: %v", err)
-					}
+				if err := deser.DeserializeInto(topic, frame, fromConfluent); err != nil || !proto.Equal(fromConfluent, m) {
+					t.Fatalf("confluent-go reads Python's %sframe: %v", prefix, err)
 				}
 				fromOurs := m.ProtoReflect().New().Interface()
 				if err := ours.Decode(ctx, "", frame, fromOurs); err != nil || !proto.Equal(fromOurs, m) {
 					t.Fatalf("our Frames read Python's %sframe: %v", prefix, err)
 				}
+			}
+		})
+	}
+}
+
+type textCase struct {
+	Topic   string `json:"topic"`
+	Message string `json:"message"`
+	Frame   string `json:"frame"`
+	Payload string `json:"payload"`
+}
+
+// Driven by tests/test_confluent_go.py: frames of fixture schemas registered as
+// base64 descriptors (custom options, proto2 groups, defaults, extensions),
+// which our registry answers as .proto text rendered from the descriptor.
+// confluent-kafka-go parses that text (and its references') to read each
+// frame; the message types come from $PROTO_TEXT_CASES/files.binpb, the
+// descriptors as compiled.
+func TestConfluentGoParsesRenderedText(t *testing.T) {
+	url, dir := os.Getenv("REGISTRY_URL"), os.Getenv("PROTO_TEXT_CASES")
+	if url == "" || dir == "" {
+		t.Skip("needs REGISTRY_URL and PROTO_TEXT_CASES: run through tests/test_confluent_go.py")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "files.binpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	if err := proto.Unmarshal(raw, set); err != nil {
+		t.Fatal(err)
+	}
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err = os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []textCase
+	if err := json.Unmarshal(raw, &cases); err != nil || len(cases) == 0 {
+		t.Fatalf("cases: %v (%d)", err, len(cases))
+	}
+	_, deser := confluentSerde(t, url)
+	for _, c := range cases {
+		t.Run(c.Message, func(t *testing.T) {
+			found, err := files.FindDescriptorByName(protoreflect.FullName(c.Message))
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := found.(protoreflect.MessageDescriptor)
+			frame, err := os.ReadFile(filepath.Join(dir, c.Frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := os.ReadFile(filepath.Join(dir, c.Payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := dynamicpb.NewMessage(md)
+			if err := proto.Unmarshal(payload, want); err != nil {
+				t.Fatal(err)
+			}
+			got := dynamicpb.NewMessage(md)
+			if err := deser.DeserializeInto(c.Topic, frame, got); err != nil {
+				t.Fatalf("confluent-go reads a frame of a base64-registered schema: %v", err)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("read %v, want %v", got, want)
 			}
 		})
 	}
