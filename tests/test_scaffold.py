@@ -92,6 +92,32 @@ def test_every_service_of_this_repo_scaffolds_clean(tmp_path: Path) -> None:
         scaffold_checks(ws, f"services/{name}")
 
 
+def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path) -> None:
+    """Services called Service or Context would rebind the runtime's Service or the
+    handlers' Context type in server.py; their handler class takes another name."""
+    ws = fixture_workspace(tmp_path / "ws")
+    methods = (
+        "  // Ping answers.\n  rpc Ping(google.protobuf.Empty) returns (google.protobuf.Empty);\n"
+    )
+    write_tree(
+        ws,
+        {
+            "contracts/acme/echo/v1/odd.proto": 'syntax = "proto3";\n\npackage acme.echo.v1;\n\n'
+            'import "google/protobuf/empty.proto";\n\n'
+            f"// Service is named Service.\nservice Service {{\n{methods}}}\n\n"
+            f"// Context is named Context.\nservice Context {{\n{methods}}}\n"
+        },
+    )
+    generate_python(ws)
+    for short in ("Service", "Context"):
+        name = f"{short.lower()}-svc"
+        result = run_contracts("new", "service", name, "--service", f"acme.echo.v1.{short}", cwd=ws)
+        assert result.code == 0, result.stderr
+        server = (ws / f"services/{name}/{name.replace('-', '_')}/server.py").read_text()
+        assert f"class {short}Handlers(odd_pb2_grpc.{short}Servicer):" in server
+        scaffold_checks(ws, f"services/{name}")
+
+
 def test_handlers_are_typed_for_each_rpc_kind(tmp_path: Path) -> None:
     ws = fixture_workspace(tmp_path / "ws")
     assert scaffold(ws).code == 0

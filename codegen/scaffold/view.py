@@ -39,6 +39,23 @@ LIVENESS_FAILURES = math.ceil(TERMINATION_GRACE_S / LIVENESS_PERIOD_S) + 1
 # What the service's checks run with, pinned as the toolchain's own dev extra pins
 # them (tests/test_scaffold.py holds them together).
 DEV_PINS = ("pytest==9.2.0", "mypy==2.4.1", "ruff==0.17.6")
+# What server.py binds at module level besides the generated modules; the handler class,
+# named after the service, must not rebind one of them (a service called Service).
+SERVER_MODULE_NAMES = frozenset(
+    {
+        "annotations",
+        "AsyncIterator",
+        "Any",
+        "Never",
+        "grpc",
+        "Service",
+        "ServicerContext",
+        "SERVICE",
+        "Context",
+        "unimplemented",
+        "services",
+    }
+)
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -150,7 +167,7 @@ class ServiceView:
     package: str  # Python package: orders
     directory: str  # workspace-relative: services/orders
     service: str  # full name: acme.echo.v1.EchoService
-    service_name: str  # EchoService: the handler class
+    service_name: str  # the handler class: EchoService (ServiceHandlers for a Service)
     doc: tuple[str, ...]
     descriptor: str  # echo_service_pb2.DESCRIPTOR.services_by_name["EchoService"]
     servicer: str  # echo_service_pb2_grpc.EchoServiceServicer
@@ -278,12 +295,14 @@ def build_view(
     ]
     grpc_alias = aliases[grpc_module]
     short = element.name
+    taken = SERVER_MODULE_NAMES | set(aliases.values())
+    handler_class = f"{short}Handlers" if short in taken else short
     return ServiceView(
         name=names.name,
         package=names.package,
         directory=directory,
         service=service,
-        service_name=short,
+        service_name=handler_class,
         doc=_doc_lines(element),
         descriptor=f'{aliases[pb2_module]}.DESCRIPTOR.services_by_name["{short}"]',
         servicer=f"{grpc_alias}.{short}Servicer",
