@@ -92,6 +92,21 @@ def test_every_service_of_this_repo_scaffolds_clean(tmp_path: Path) -> None:
         scaffold_checks(ws, f"services/{name}")
 
 
+def test_readme_installs_so_that_mypy_sees_the_stubs(tmp_path: Path) -> None:
+    """setuptools' default editable install is an import hook mypy cannot follow: the
+    README's install command must ask for compat mode, and where the workspace has no
+    runtime source, say where the runtime comes from."""
+    ws = fixture_workspace(tmp_path / "ws")
+    assert scaffold(ws).code == 0
+    readme = (ws / FOLDER / "README.md").read_text()
+    command = re.search(r"^pip install .*?(?<!\\)$", readme, re.M | re.S)
+    assert command is not None, readme
+    words = command.group(0).replace("\\\n", " ").split()
+    assert words[2:4] == ["--config-settings", "editable_mode=compat"], words
+    assert words[4:] == ["-e", "generated/python", "-e", f'"{FOLDER}[dev]"'], words
+    assert "This workspace does not hold `runtime/python`" in readme
+
+
 def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path) -> None:
     """Services called Service or Context would rebind the runtime's Service or the
     handlers' Context type in server.py; their handler class takes another name."""
@@ -238,6 +253,10 @@ def test_manifests_probe_drain_and_limit(tmp_path: Path) -> None:
     grace = float(next(e["value"] for e in container["env"] if e["name"] == "SERVER_GRACE_PERIOD"))
     assert pod["terminationGracePeriodSeconds"] > grace
     assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": SERVICE}
+    # Health is NOT_SERVING until warm-up ends: liveness waits for the startup probe.
+    startup = container["startupProbe"]
+    assert startup["grpc"] == {"port": 50051}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
     liveness = container["livenessProbe"]
     assert liveness["grpc"] == {"port": 50051}
     # NOT_SERVING through the whole drain must not get a draining pod killed.

@@ -36,6 +36,11 @@ TERMINATION_GRACE_S = GRACE_PERIOD_S + 10
 # probes for longer than Kubernetes waits, or the kubelet kills a draining pod.
 LIVENESS_PERIOD_S = 10
 LIVENESS_FAILURES = math.ceil(TERMINATION_GRACE_S / LIVENESS_PERIOD_S) + 1
+# Health is NOT_SERVING until the warm-up hook returns; the startup probe holds the
+# liveness probe off for this long, so a slow warm-up (a model load) is not killed.
+STARTUP_PERIOD_S = 5
+STARTUP_BUDGET_S = 300
+STARTUP_FAILURES = STARTUP_BUDGET_S // STARTUP_PERIOD_S
 # What the service's checks run with, pinned as the toolchain's own dev extra pins
 # them (tests/test_scaffold.py holds them together).
 DEV_PINS = ("pytest==9.2.0", "mypy==2.4.1", "ruff==0.17.6")
@@ -180,6 +185,7 @@ class ServiceView:
     generated_dir: str
     runtime_requirement: str
     runtime_dir: str  # "" when the workspace does not carry the runtime's source
+    runtime_source: str = RUNTIME_SOURCE  # where the toolchain keeps the runtime
     python_version: str = PYTHON_VERSION
     grpc_port: int = GRPC_PORT
     metrics_port: int = METRICS_PORT
@@ -187,6 +193,9 @@ class ServiceView:
     termination_grace_s: int = TERMINATION_GRACE_S
     liveness_period_s: int = LIVENESS_PERIOD_S
     liveness_failures: int = LIVENESS_FAILURES
+    startup_period_s: int = STARTUP_PERIOD_S
+    startup_failures: int = STARTUP_FAILURES
+    startup_budget_s: int = STARTUP_BUDGET_S
     dev_requirements: tuple[str, ...] = (*DEV_PINS, *python_target.TYPING_PINS)
 
     @property
