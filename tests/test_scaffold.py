@@ -109,10 +109,12 @@ def test_readme_installs_so_that_mypy_sees_the_stubs(tmp_path: Path) -> None:
 
 def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path) -> None:
     """Services called Service or Context would rebind the runtime's Service or the
-    handlers' Context type in server.py; their handler class takes another name."""
+    handlers' Context type in server.py; their handler class takes another name. An RPC
+    called Context would shadow the Context annotation of the methods after it."""
     ws = fixture_workspace(tmp_path / "ws")
-    methods = (
-        "  // Ping answers.\n  rpc Ping(google.protobuf.Empty) returns (google.protobuf.Empty);\n"
+    methods = "".join(
+        f"  // {rpc} answers.\n  rpc {rpc}(google.protobuf.Empty) returns (google.protobuf.Empty);\n"
+        for rpc in ("Context", "Ping")
     )
     write_tree(
         ws,
@@ -130,6 +132,7 @@ def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path
         assert result.code == 0, result.stderr
         server = (ws / f"services/{name}/{name.replace('-', '_')}/server.py").read_text()
         assert f"class {short}Handlers(odd_pb2_grpc.{short}Servicer):" in server
+        assert "\nHandlerContext = ServicerContext[Any, Any]\n" in server
         scaffold_checks(ws, f"services/{name}")
 
 

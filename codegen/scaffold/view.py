@@ -44,6 +44,9 @@ STARTUP_FAILURES = STARTUP_BUDGET_S // STARTUP_PERIOD_S
 # What the service's checks run with, pinned as the toolchain's own dev extra pins
 # them (tests/test_scaffold.py holds them together).
 DEV_PINS = ("pytest==9.2.0", "mypy==2.4.1", "ruff==0.17.6")
+# The handlers' context type alias: the first no RPC is named, as a method named Context
+# would shadow the alias in the annotations of the methods after it.
+_CONTEXT_TYPES = ("Context", "HandlerContext")  # then Context_, no RPC name in proto style
 # What server.py binds at module level besides the generated modules; the handler class,
 # named after the service, must not rebind one of them (a service called Service).
 SERVER_MODULE_NAMES = frozenset(
@@ -56,7 +59,7 @@ SERVER_MODULE_NAMES = frozenset(
         "Service",
         "ServicerContext",
         "SERVICE",
-        "Context",
+        *_CONTEXT_TYPES,
         "unimplemented",
         "services",
     }
@@ -173,6 +176,7 @@ class ServiceView:
     directory: str  # workspace-relative: services/orders
     service: str  # full name: acme.echo.v1.EchoService
     service_name: str  # the handler class: EchoService (ServiceHandlers for a Service)
+    context_type: str  # the handlers' context annotation: Context
     doc: tuple[str, ...]
     descriptor: str  # echo_service_pb2.DESCRIPTOR.services_by_name["EchoService"]
     servicer: str  # echo_service_pb2_grpc.EchoServiceServicer
@@ -306,12 +310,15 @@ def build_view(
     short = element.name
     taken = SERVER_MODULE_NAMES | set(aliases.values())
     handler_class = f"{short}Handlers" if short in taken else short
+    rpc_names = {m.name for m in methods}
+    context_type = next((c for c in _CONTEXT_TYPES if c not in rpc_names), "Context_")
     return ServiceView(
         name=names.name,
         package=names.package,
         directory=directory,
         service=service,
         service_name=handler_class,
+        context_type=context_type,
         doc=_doc_lines(element),
         descriptor=f'{aliases[pb2_module]}.DESCRIPTOR.services_by_name["{short}"]',
         servicer=f"{grpc_alias}.{short}Servicer",
