@@ -136,6 +136,46 @@ def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path
         scaffold_checks(ws, f"services/{name}")
 
 
+def test_aliased_modules_and_response_only_modules_scaffold_clean(tmp_path: Path) -> None:
+    """Two messages.proto files make aliased imports beside a plain one of the same
+    package (ruff orders them by the name imported); a module only a response comes
+    from (Struct here) is imported by server.py but not by the tests, which build
+    requests only."""
+    ws = fixture_workspace(tmp_path / "ws")
+    header = 'syntax = "proto3";\n\npackage acme.other.v1;\n\n'
+    write_tree(
+        ws,
+        {
+            "contracts/acme/other/v1/messages.proto": header
+            + "// Wrapper wraps.\nmessage Wrapper {\n  // Inner is nested.\n"
+            "  message Inner {\n    string def = 1;\n  }\n  Inner inner = 1;\n}\n",
+            "contracts/acme/other/v1/alpha.proto": header
+            + "// Alpha is first.\nmessage Alpha {\n  string from = 1;\n}\n",
+            "contracts/acme/other/v1/odd_service.proto": header
+            + 'import "acme/echo/v1/messages.proto";\nimport "acme/other/v1/alpha.proto";\n'
+            'import "acme/other/v1/messages.proto";\nimport "google/protobuf/struct.proto";\n\n'
+            "// OddService mixes modules.\nservice OddService {\n"
+            "  // Take streams structs.\n"
+            "  rpc Take(Wrapper.Inner) returns (stream google.protobuf.Struct);\n"
+            "  // First answers.\n  rpc First(Alpha) returns (acme.echo.v1.EchoResponse);\n"
+            "  // Echo echoes.\n"
+            "  rpc Echo(acme.echo.v1.EchoRequest) returns (acme.echo.v1.EchoResponse);\n}\n",
+        },
+    )
+    generate_python(ws)
+    name = "odd"
+    result = run_contracts("new", "service", name, "--service", "acme.other.v1.OddService", cwd=ws)
+    assert result.code == 0, result.stderr
+    server = (ws / f"services/{name}/{name}/server.py").read_text()
+    assert (
+        "from acme.other.v1 import alpha_pb2, odd_service_pb2, odd_service_pb2_grpc\n"
+        "from acme.other.v1 import messages_pb2 as acme_other_v1_messages_pb2\n"
+    ) in server
+    assert "struct_pb2" in server
+    assert "struct_pb2" not in (ws / f"services/{name}/tests/test_service.py").read_text()
+    scaffold_checks(ws, f"services/{name}")
+
+
 def test_handlers_are_typed_for_each_rpc_kind(tmp_path: Path) -> None:
     ws = fixture_workspace(tmp_path / "ws")
     assert scaffold(ws).code == 0
