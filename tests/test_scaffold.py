@@ -12,12 +12,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 
 import yaml
-from conftest import REPO, copy_repo_workspace, run_contracts, write_tree
+from conftest import REPO, copy_repo_workspace, run_bounded, run_contracts, write_tree
 from scaffold_helpers import (
+    CHECK_TIMEOUT_S,
     FIXTURE,
     FOLDER,
     NAME,
@@ -174,6 +176,34 @@ def test_aliased_modules_and_response_only_modules_scaffold_clean(tmp_path: Path
     assert "struct_pb2" in server
     assert "struct_pb2" not in (ws / f"services/{name}/tests/test_service.py").read_text()
     scaffold_checks(ws, f"services/{name}")
+
+
+def test_a_proto_file_outside_any_package_type_checks_installed(tmp_path: Path) -> None:
+    """A file without a package becomes a top-level module, which py.typed cannot mark:
+    installed (here: on sys.path, as an editable install puts it), mypy skips it unless
+    the scaffold's pyproject names it."""
+    ws = fixture_workspace(tmp_path / "ws")
+    write_tree(
+        ws,
+        {
+            "contracts/legacy.proto": 'syntax = "proto3";\n\n'
+            'import "acme/echo/v1/messages.proto";\n\n'
+            "// Legacy has no package.\nservice Legacy {\n  // Get gets.\n"
+            "  rpc Get(Thing) returns (acme.echo.v1.EchoResponse);\n}\n\n"
+            "// Thing is a thing.\nmessage Thing {\n  string id = 1;\n}\n",
+        },
+    )
+    generate_python(ws)
+    assert run_contracts("new", "service", "legacy", "--service", "Legacy", cwd=ws).code == 0
+    folder = ws / "services/legacy"
+    assert 'module = ["legacy_pb2", "legacy_pb2_grpc"]' in (folder / "pyproject.toml").read_text()
+    env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
+    env["PYTHONPATH"] = str(ws / "generated/python")
+    mypy = Path(sys.executable).parent / "mypy"
+    proc = run_bounded(
+        [str(mypy), "--cache-dir", os.devnull], cwd=folder, timeout=CHECK_TIMEOUT_S, env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_handlers_are_typed_for_each_rpc_kind(tmp_path: Path) -> None:

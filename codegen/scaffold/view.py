@@ -253,6 +253,12 @@ class ServiceView:
         return tuple(sorted(lines, key=_isort_key))
 
     @property
+    def top_level_modules(self) -> tuple[str, ...]:
+        """Generated modules of proto files outside any package: py.typed cannot mark
+        a top-level module, so mypy must be told to read their stubs."""
+        return tuple(sorted(i.module for i in self.imports if not i.package))
+
+    @property
     def generated_requirement(self) -> str:
         return f"{self.generated_distribution}=={self.generated_version}"
 
