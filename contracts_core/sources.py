@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 # Every cache of the toolchain lives under <workspace>/.contracts-cache.
@@ -158,15 +159,29 @@ def sources_digest(folder: Path, skip_droppings: bool = True) -> str:
     return _digest(_files(folder, skip_droppings))
 
 
+def _mode_for(path: Path) -> int:
+    """The permission bits path keeps (existing) or gets (new, under the umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace path's content in one rename, so readers see the old or the new text."""
     import tempfile  # slow to import; only writers pay for it
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        # mkstemp makes the file 0600; a rewritten file keeps its mode, a new one gets
+        # what open() would give it, so a Docker COPY or a teammate can still read it.
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

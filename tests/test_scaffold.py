@@ -12,12 +12,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 
 import yaml
-from conftest import REPO, copy_repo_workspace, run_contracts, write_tree
+from conftest import REPO, copy_repo_workspace, run_bounded, run_contracts, write_tree
 from scaffold_helpers import (
+    CHECK_TIMEOUT_S,
     FIXTURE,
     FOLDER,
     NAME,
@@ -90,6 +92,118 @@ def test_every_service_of_this_repo_scaffolds_clean(tmp_path: Path) -> None:
         result = run_contracts("new", "service", name, "--service", service, cwd=ws)
         assert result.code == 0, result.stderr
         scaffold_checks(ws, f"services/{name}")
+
+
+def test_readme_installs_so_that_mypy_sees_the_stubs(tmp_path: Path) -> None:
+    """setuptools' default editable install is an import hook mypy cannot follow: the
+    README's install command must ask for compat mode, and where the workspace has no
+    runtime source, say where the runtime comes from."""
+    ws = fixture_workspace(tmp_path / "ws")
+    assert scaffold(ws).code == 0
+    readme = (ws / FOLDER / "README.md").read_text()
+    command = re.search(r"^pip install .*?(?<!\\)$", readme, re.M | re.S)
+    assert command is not None, readme
+    words = command.group(0).replace("\\\n", " ").split()
+    assert words[2:4] == ["--config-settings", "editable_mode=compat"], words
+    assert words[4:] == ["-e", "generated/python", "-e", f'"{FOLDER}[dev]"'], words
+    assert "This workspace does not hold `runtime/python`" in readme
+
+
+def test_a_service_named_like_a_name_of_server_py_scaffolds_clean(tmp_path: Path) -> None:
+    """Services called Service or Context would rebind the runtime's Service or the
+    handlers' Context type in server.py; their handler class takes another name. An RPC
+    called Context would shadow the Context annotation of the methods after it."""
+    ws = fixture_workspace(tmp_path / "ws")
+    methods = "".join(
+        f"  // {rpc} answers.\n  rpc {rpc}(google.protobuf.Empty) returns (google.protobuf.Empty);\n"
+        for rpc in ("Context", "Ping")
+    )
+    write_tree(
+        ws,
+        {
+            "contracts/acme/echo/v1/odd.proto": 'syntax = "proto3";\n\npackage acme.echo.v1;\n\n'
+            'import "google/protobuf/empty.proto";\n\n'
+            f"// Service is named Service.\nservice Service {{\n{methods}}}\n\n"
+            f"// Context is named Context.\nservice Context {{\n{methods}}}\n"
+        },
+    )
+    generate_python(ws)
+    for short in ("Service", "Context"):
+        name = f"{short.lower()}-svc"
+        result = run_contracts("new", "service", name, "--service", f"acme.echo.v1.{short}", cwd=ws)
+        assert result.code == 0, result.stderr
+        server = (ws / f"services/{name}/{name.replace('-', '_')}/server.py").read_text()
+        assert f"class {short}Handlers(odd_pb2_grpc.{short}Servicer):" in server
+        assert "\nHandlerContext = ServicerContext[Any, Any]\n" in server
+        scaffold_checks(ws, f"services/{name}")
+
+
+def test_aliased_modules_and_response_only_modules_scaffold_clean(tmp_path: Path) -> None:
+    """Two messages.proto files make aliased imports beside a plain one of the same
+    package (ruff orders them by the name imported); a module only a response comes
+    from (Struct here) is imported by server.py but not by the tests, which build
+    requests only."""
+    ws = fixture_workspace(tmp_path / "ws")
+    header = 'syntax = "proto3";\n\npackage acme.other.v1;\n\n'
+    write_tree(
+        ws,
+        {
+            "contracts/acme/other/v1/messages.proto": header
+            + "// Wrapper wraps.\nmessage Wrapper {\n  // Inner is nested.\n"
+            "  message Inner {\n    string def = 1;\n  }\n  Inner inner = 1;\n}\n",
+            "contracts/acme/other/v1/alpha.proto": header
+            + "// Alpha is first.\nmessage Alpha {\n  string from = 1;\n}\n",
+            "contracts/acme/other/v1/odd_service.proto": header
+            + 'import "acme/echo/v1/messages.proto";\nimport "acme/other/v1/alpha.proto";\n'
+            'import "acme/other/v1/messages.proto";\nimport "google/protobuf/struct.proto";\n\n'
+            "// OddService mixes modules.\nservice OddService {\n"
+            "  // Take streams structs.\n"
+            "  rpc Take(Wrapper.Inner) returns (stream google.protobuf.Struct);\n"
+            "  // First answers.\n  rpc First(Alpha) returns (acme.echo.v1.EchoResponse);\n"
+            "  // Echo echoes.\n"
+            "  rpc Echo(acme.echo.v1.EchoRequest) returns (acme.echo.v1.EchoResponse);\n}\n",
+        },
+    )
+    generate_python(ws)
+    name = "odd"
+    result = run_contracts("new", "service", name, "--service", "acme.other.v1.OddService", cwd=ws)
+    assert result.code == 0, result.stderr
+    server = (ws / f"services/{name}/{name}/server.py").read_text()
+    assert (
+        "from acme.other.v1 import alpha_pb2, odd_service_pb2, odd_service_pb2_grpc\n"
+        "from acme.other.v1 import messages_pb2 as acme_other_v1_messages_pb2\n"
+    ) in server
+    assert "struct_pb2" in server
+    assert "struct_pb2" not in (ws / f"services/{name}/tests/test_service.py").read_text()
+    scaffold_checks(ws, f"services/{name}")
+
+
+def test_a_proto_file_outside_any_package_type_checks_installed(tmp_path: Path) -> None:
+    """A file without a package becomes a top-level module, which py.typed cannot mark:
+    installed (here: on sys.path, as an editable install puts it), mypy skips it unless
+    the scaffold's pyproject names it."""
+    ws = fixture_workspace(tmp_path / "ws")
+    write_tree(
+        ws,
+        {
+            "contracts/legacy.proto": 'syntax = "proto3";\n\n'
+            'import "acme/echo/v1/messages.proto";\n\n'
+            "// Legacy has no package.\nservice Legacy {\n  // Get gets.\n"
+            "  rpc Get(Thing) returns (acme.echo.v1.EchoResponse);\n}\n\n"
+            "// Thing is a thing.\nmessage Thing {\n  string id = 1;\n}\n",
+        },
+    )
+    generate_python(ws)
+    assert run_contracts("new", "service", "legacy", "--service", "Legacy", cwd=ws).code == 0
+    folder = ws / "services/legacy"
+    assert 'module = ["legacy_pb2", "legacy_pb2_grpc"]' in (folder / "pyproject.toml").read_text()
+    env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
+    env["PYTHONPATH"] = str(ws / "generated/python")
+    mypy = Path(sys.executable).parent / "mypy"
+    proc = run_bounded(
+        [str(mypy), "--cache-dir", os.devnull], cwd=folder, timeout=CHECK_TIMEOUT_S, env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_handlers_are_typed_for_each_rpc_kind(tmp_path: Path) -> None:
@@ -217,6 +331,10 @@ def test_manifests_probe_drain_and_limit(tmp_path: Path) -> None:
     grace = float(next(e["value"] for e in container["env"] if e["name"] == "SERVER_GRACE_PERIOD"))
     assert pod["terminationGracePeriodSeconds"] > grace
     assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": SERVICE}
+    # Health is NOT_SERVING until warm-up ends: liveness waits for the startup probe.
+    startup = container["startupProbe"]
+    assert startup["grpc"] == {"port": 50051}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
     liveness = container["livenessProbe"]
     assert liveness["grpc"] == {"port": 50051}
     # NOT_SERVING through the whole drain must not get a draining pod killed.

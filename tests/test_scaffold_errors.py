@@ -37,6 +37,10 @@ def new(ws: Path, *args: str) -> tuple[int, str]:
         ("9lives", "NAME '9lives': the Python package would be '9lives', which is not a Python"),
         ("json", "NAME 'json': the Python package 'json' would hide the module of that name"),
         ("acme", "NAME 'acme': the Python package 'acme' would hide the generated package"),
+        # Valid DNS labels whose packages shadow what the scaffold's own tests import.
+        ("grpc-health", "NAME 'grpc-health': the Python package 'grpc_health' would hide"),
+        ("grpc-reflection", "the Python package 'grpc_reflection' would hide the module"),
+        ("pytest", "NAME 'pytest': the Python package 'pytest' would hide the module"),
     ],
 )
 def test_bad_names(ws: Path, name: str, message: str) -> None:

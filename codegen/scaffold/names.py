@@ -13,8 +13,20 @@ from contracts_core.errors import UsageError
 # RFC 1123 label, as Kubernetes checks object names such as a Service's.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_LABEL_MAX = 63
-# Top-level packages every scaffolded service imports.
-_TAKEN = frozenset({"grpc", "google", "contracts_runtime", "prometheus_client", "tests"})
+# Top-level packages every scaffolded service or its tests import (the service's folder
+# is first on sys.path, so a package of the same name would shadow them).
+_TAKEN = frozenset(
+    {
+        "grpc",
+        "grpc_health",
+        "grpc_reflection",
+        "google",
+        "contracts_runtime",
+        "prometheus_client",
+        "pytest",
+        "tests",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,34 @@ TERMINATION_GRACE_S = GRACE_PERIOD_S + 10
 # probes for longer than Kubernetes waits, or the kubelet kills a draining pod.
 LIVENESS_PERIOD_S = 10
 LIVENESS_FAILURES = math.ceil(TERMINATION_GRACE_S / LIVENESS_PERIOD_S) + 1
+# Health is NOT_SERVING until the warm-up hook returns; the startup probe holds the
+# liveness probe off for this long, so a slow warm-up (a model load) is not killed.
+STARTUP_PERIOD_S = 5
+STARTUP_BUDGET_S = 300
+STARTUP_FAILURES = STARTUP_BUDGET_S // STARTUP_PERIOD_S
 # What the service's checks run with, pinned as the toolchain's own dev extra pins
 # them (tests/test_scaffold.py holds them together).
 DEV_PINS = ("pytest==9.2.0", "mypy==2.4.1", "ruff==0.17.6")
+# The handlers' context type alias: the first no RPC is named, as a method named Context
+# would shadow the alias in the annotations of the methods after it.
+_CONTEXT_TYPES = ("Context", "HandlerContext")  # then Context_, no RPC name in proto style
+# What server.py binds at module level besides the generated modules; the handler class,
+# named after the service, must not rebind one of them (a service called Service).
+SERVER_MODULE_NAMES = frozenset(
+    {
+        "annotations",
+        "AsyncIterator",
+        "Any",
+        "Never",
+        "grpc",
+        "Service",
+        "ServicerContext",
+        "SERVICE",
+        *_CONTEXT_TYPES,
+        "unimplemented",
+        "services",
+    }
+)
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -154,7 +179,8 @@ class ServiceView:
     package: str  # Python package: orders
     directory: str  # workspace-relative: services/orders
     service: str  # full name: acme.echo.v1.EchoService
-    service_name: str  # EchoService: the handler class
+    service_name: str  # the handler class: EchoService (ServiceHandlers for a Service)
+    context_type: str  # the handlers' context annotation: Context
     doc: tuple[str, ...]
     descriptor: str  # echo_service_pb2.DESCRIPTOR.services_by_name["EchoService"]
     servicer: str  # echo_service_pb2_grpc.EchoServiceServicer
@@ -167,6 +193,7 @@ class ServiceView:
     generated_dir: str
     runtime_requirement: str
     runtime_dir: str  # "" when the workspace does not carry the runtime's source
+    runtime_source: str = RUNTIME_SOURCE  # where the toolchain keeps the runtime
     python_version: str = PYTHON_VERSION
     grpc_port: int = GRPC_PORT
     metrics_port: int = METRICS_PORT
@@ -174,6 +201,9 @@ class ServiceView:
     termination_grace_s: int = TERMINATION_GRACE_S
     liveness_period_s: int = LIVENESS_PERIOD_S
     liveness_failures: int = LIVENESS_FAILURES
+    startup_period_s: int = STARTUP_PERIOD_S
+    startup_failures: int = STARTUP_FAILURES
+    startup_budget_s: int = STARTUP_BUDGET_S
     dev_requirements: tuple[str, ...] = (*DEV_PINS, *python_target.TYPING_PINS)
     # A template's extra view (template.toml `view = "inference"`), None for others.
     inference: InferenceView | None = None
@@ -200,7 +230,8 @@ class ServiceView:
     @property
     def test_imports(self) -> tuple[str, ...]:
         """tests/test_service.py's third-party imports, in ruff's isort order."""
-        used = {t.alias for m in self.methods for t in (m.request, m.response)}
+        # The tests build requests only; a module only responses come from is unused.
+        used = {m.request.alias for m in self.methods}
         used.add(self.stub.rpartition(".")[0])
         return self._third_party(
             used,
@@ -230,11 +261,28 @@ class ServiceView:
             else:
                 lines.append(imp.line)
         lines += [f"from {p} import {', '.join(sorted(ms))}" for p, ms in plain.items()]
-        return tuple(sorted(lines, key=lambda line: (line.startswith("from "), line.split()[1])))
+        return tuple(sorted(lines, key=_isort_key))
+
+    @property
+    def top_level_modules(self) -> tuple[str, ...]:
+        """Generated modules of proto files outside any package: py.typed cannot mark
+        a top-level module, so mypy must be told to read their stubs."""
+        return tuple(sorted(i.module for i in self.imports if not i.package))
 
     @property
     def generated_requirement(self) -> str:
         return f"{self.generated_distribution}=={self.generated_version}"
+
+
+def _isort_key(line: str) -> tuple[bool, str, str, str, str]:
+    """ruff's isort order of one import line: `import x` before `from x import y`, by
+    module (case-insensitively first), then, for lines of one module (an aliased one
+    beside the others), by the first name imported and its alias."""
+    words = line.replace(",", "").split()
+    module = words[1]
+    member = words[3] if words[0] == "from" else ""
+    alias = words[-1] if words[-2] == "as" else ""
+    return (words[0] == "from", module.lower(), module, member.lower(), alias)
 
 
 def service_choices(model: Model, files: list[str]) -> list[str]:
@@ -289,12 +337,17 @@ def build_view(
     ]
     grpc_alias = aliases[grpc_module]
     short = element.name
+    taken = SERVER_MODULE_NAMES | set(aliases.values())
+    handler_class = f"{short}Handlers" if short in taken else short
+    rpc_names = {m.name for m in methods}
+    context_type = next((c for c in _CONTEXT_TYPES if c not in rpc_names), "Context_")
     return ServiceView(
         name=names.name,
         package=names.package,
         directory=directory,
         service=service,
-        service_name=short,
+        service_name=handler_class,
+        context_type=context_type,
         doc=_doc_lines(element),
         descriptor=f'{aliases[pb2_module]}.DESCRIPTOR.services_by_name["{short}"]',
         servicer=f"{grpc_alias}.{short}Servicer",
