@@ -145,7 +145,8 @@ def test_a_broken_template_manifest_is_named(ws: Path) -> None:
     code, out = new(ws, "--list")
     assert code == 2
     assert (
-        f"{manifest}: unknown key(s) colour; a template manifest has description and version" in out
+        f"{manifest}: unknown key(s) colour; a template manifest has description, extends, "
+        "version, view" in out
     )
 
 

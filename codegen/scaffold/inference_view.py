@@ -31,6 +31,9 @@ _ZERO = "UNSPECIFIED"
 RUNTIME_EXTRA = "inference"
 # Where the server looks for its models unless told (a folder of the service).
 MODEL_REPOSITORY = "model_repository"
+# The startup probe's budget: every model loads and runs once before health says
+# SERVING. Its own, so that a change to the plain service's budget leaves it alone.
+STARTUP_BUDGET_S = 300
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,6 @@ class InferenceView:
     tensor_pb2: str  # the alias of the module holding Tensor, DataType, Parameter
     datatype_prefix: str  # DATA_TYPE_: a DataType value's name minus it is the OIP string
     metadata_has_device: bool  # GetModelMetadataResponse.device exists
-    runtime_requirement: str  # contracts-runtime[inference]==0.1.0
     model_repository: str = MODEL_REPOSITORY
 
 
@@ -81,13 +83,15 @@ def extend(view: ServiceView, model: Model) -> ServiceView:
     return replace(
         view,
         imports=tuple(imports[k] for k in sorted(imports)),
+        runtime_requirement=_with_extra(RUNTIME_REQUIREMENT, RUNTIME_EXTRA),
+        runtime_extra=RUNTIME_EXTRA,
+        startup_budget_s=STARTUP_BUDGET_S,
         inference=InferenceView(
             pb2=pb2,
             pb2_grpc=grpc_alias,
             tensor_pb2=tensor_import.alias,
             datatype_prefix=prefix,
             metadata_has_device=has_device,
-            runtime_requirement=_with_extra(RUNTIME_REQUIREMENT, RUNTIME_EXTRA),
         ),
     )
 

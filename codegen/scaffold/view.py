@@ -44,7 +44,6 @@ LIVENESS_FAILURES = math.ceil(TERMINATION_GRACE_S / LIVENESS_PERIOD_S) + 1
 # liveness probe off for this long, so a slow warm-up (a model load) is not killed.
 STARTUP_PERIOD_S = 5
 STARTUP_BUDGET_S = 300
-STARTUP_FAILURES = STARTUP_BUDGET_S // STARTUP_PERIOD_S
 # What the service's checks run with, pinned as the toolchain's own dev extra pins
 # them (tests/test_scaffold.py holds them together).
 DEV_PINS = ("pytest==9.2.0", "mypy==2.4.1", "ruff==0.17.6")
@@ -202,8 +201,9 @@ class ServiceView:
     liveness_period_s: int = LIVENESS_PERIOD_S
     liveness_failures: int = LIVENESS_FAILURES
     startup_period_s: int = STARTUP_PERIOD_S
-    startup_failures: int = STARTUP_FAILURES
     startup_budget_s: int = STARTUP_BUDGET_S
+    # The runtime's extra the service installs ("inference": PyTorch), "" for none.
+    runtime_extra: str = ""
     dev_requirements: tuple[str, ...] = (*DEV_PINS, *python_target.TYPING_PINS)
     # A template's extra view (template.toml `view = "inference"`), None for others.
     inference: InferenceView | None = None
@@ -211,6 +211,16 @@ class ServiceView:
     @property
     def docstring(self) -> str:
         return docstring(self.doc or (f"The {self.service} service.",), 4)
+
+    @property
+    def startup_failures(self) -> int:
+        """The startup probe's failureThreshold: its budget in probe periods."""
+        return math.ceil(self.startup_budget_s / self.startup_period_s)
+
+    def runtime_pip_arg(self, folder: str) -> str:
+        """The runtime's source `folder` as one pip argument with the service's extra:
+        `runtime/python`, or `"runtime/python[inference]"` (quoted for the shell)."""
+        return f'"{folder}[{self.runtime_extra}]"' if self.runtime_extra else folder
 
     @property
     def streams(self) -> bool:
