@@ -2,7 +2,8 @@
 beyond the service view, decided from the descriptor model: that the service has the
 shape of fleet.inference.v1.InferenceService (its five RPCs, each of the right kind),
 the module of its Tensor messages, the DataType enum's name prefix, and whether model
-metadata carries a device field.
+metadata carries a device field; and, on the service view the grpc template's shared
+files read, the runtime's `inference` extra and the start-up budget of a model warm-up.
 
 A template asks for this view with `view = "inference"` in its template.toml.
 """
