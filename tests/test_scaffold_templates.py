@@ -177,7 +177,10 @@ def test_a_workspace_template_extends_a_built_in_one(tmp_path: Path) -> None:
     deployment = yaml.safe_load((folder / "k8s/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["resources"] == {"requests": {"cpu": "100m"}}
-    assert container["startupProbe"]["failureThreshold"] == view.STARTUP_BUDGET_S // 5
+    assert (
+        container["startupProbe"]["failureThreshold"]
+        == view.STARTUP_BUDGET_S // view.STARTUP_PERIOD_S
+    )
 
 
 def test_gpu_inference_has_the_shared_fixes_and_its_own_budget() -> None:
