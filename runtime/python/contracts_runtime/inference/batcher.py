@@ -59,7 +59,7 @@ class BatchPolicy:
             raise ValueError(f"preferred batch sizes must lie in 1..{self.max_batch_size}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Queued(Generic[T, R]):
     """One waiting item. `enqueued` is its `time.monotonic()` on arrival, `deadline`
     an absolute `time.monotonic()` or None."""
@@ -145,7 +145,14 @@ class Batcher(Generic[T, R]):
                 )
             self._queue.append(queued)
             self._notify()
-        timeout = asyncio.timeout_at(None if deadline is None else loop.time() + deadline - now)
+        if deadline is None:
+            # No timer to arm: the plain await is the lone request's short path.
+            try:
+                return await future
+            except BaseException:
+                self._abandon(queued)
+                raise
+        timeout = asyncio.timeout_at(loop.time() + deadline - now)
         try:
             async with timeout:
                 return await future
