@@ -23,16 +23,6 @@ from contracts_runtime.inference import (
 from fleet.inference.v1 import tensor_pb2
 
 DATATYPE_PREFIX = "DATA_TYPE_"
-# Both directions computed once: enum Name()/Value() cost a descriptor lookup on every
-# tensor of every request.
-_NAMES: dict[int, str] = {
-    number: name.removeprefix(DATATYPE_PREFIX)
-    for name, number in tensor_pb2.DataType.items()
-    if number != tensor_pb2.DATA_TYPE_UNSPECIFIED
-}
-_VALUES: dict[str, tensor_pb2.DataType.ValueType] = {
-    name: tensor_pb2.DataType.Value(DATATYPE_PREFIX + name) for name in _NAMES.values()
-}
 
 
 def _invalid(message: str) -> InferenceError:
@@ -41,16 +31,16 @@ def _invalid(message: str) -> InferenceError:
 
 def datatype_name(value: int, tensor: str) -> str:
     """FP32 for DATA_TYPE_FP32; INVALID_ARGUMENT naming the tensor when unset or unknown."""
-    name = _NAMES.get(value)
-    if name is not None:
-        return name
     if value == tensor_pb2.DATA_TYPE_UNSPECIFIED:
         raise _invalid(f"input '{tensor}': datatype is not set")
-    raise _invalid(f"input '{tensor}': unknown datatype number {value}")
+    try:
+        return tensor_pb2.DataType.Name(value).removeprefix(DATATYPE_PREFIX)  # type: ignore[arg-type]
+    except ValueError:
+        raise _invalid(f"input '{tensor}': unknown datatype number {value}") from None
 
 
 def datatype_value(name: str) -> tensor_pb2.DataType.ValueType:
-    return _VALUES[name]
+    return tensor_pb2.DataType.Value(DATATYPE_PREFIX + name)
 
 
 def to_inputs(tensors: Iterable[tensor_pb2.Tensor]) -> list[InputTensor]:
