@@ -47,7 +47,16 @@ def x_input(*values: float) -> InputTensor:
     return InputTensor("x", "FP32", (1, len(values)), floats(*values))
 
 
-def recording_repo(tmp_path: Path, tag: str, header: str = "", tables: str = "") -> Path:
+def recording_repo(
+    tmp_path: Path, tag: str, header: str = "", tables: str = "", inline: bool = False
+) -> Path:
+    """The recording model; its forward passes stay in the runner threads unless
+    `inline` (a gated pass on the event loop would hold the test's own loop)."""
+    if not inline:
+        off = "[batching]\ninline_below_us = 0\n"
+        tables = (
+            tables.replace("[batching]\n", off) if "[batching]" in tables else tables + "\n" + off
+        )
     fx.CALLS.pop(tag, None)
     fx.THREADS.pop(tag, None)
     fx.gate(tag).set()
@@ -336,7 +345,7 @@ def test_out_of_memory_fails_the_batch_and_the_server_goes_on(tmp_path: Path, sp
         fx.Recording(tag),
         tensors=fx.RECORDING_TENSORS,
         header="max_batch_size = 8",
-        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
+        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\ninline_below_us = 0\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
     )
     registry = CollectorRegistry()
 

@@ -114,6 +114,8 @@ class Model:
             preferred_batch_sizes=() if generate else batching.preferred_batch_sizes,
             queue_size=batching.queue_size,
             instances=config.instances.count,
+            # A generation holds the instance for many steps: never on the event loop.
+            inline_below_s=0.0 if generate else batching.inline_below_us / 1e6,
         )
         self._batcher: Batcher[Any, Any] = Batcher(
             f"{config.name}:{version}",
