@@ -20,12 +20,13 @@ How a batch forms, each time a runner thread is free:
 - With preferred sizes, a batch larger than the smallest preferred size is cut to the
   largest preferred size it can hold; the rest waits for the next free thread.
 - Inline: when nothing is queued, an instance is free, and lone items of this batcher
-  have been running in less than `inline_below_s` (a moving average of what `execute`
-  took for batches of one), the item runs at once on the caller's thread, in the
-  instance's place. Handing a lone item to a runner thread and its answer back costs
-  two thread wake-ups and GIL hand-overs (100 to 200 us of CPU on a busy 2-core
-  machine), more than a tiny model takes to run; a slower model never runs inline, so
-  the event loop is never held for longer than about the threshold.
+  have been running in less than `inline_below_s` (an average of what `execute` took
+  for batches of one, quick to fall and slow to rise), the item runs at once on the
+  caller's thread, in the instance's place. Handing a lone item to a runner thread
+  and its answer back costs two thread wake-ups and GIL hand-overs (100 to 200 us of
+  CPU on a busy 2-core machine), more than a tiny model takes to run. A model slower
+  than the threshold from its first lone item never runs inline; one that turns slow
+  stops running inline after a few dozen slow passes.
 
 A full queue (`queue_size` items, whatever their sizes) refuses at once with
 RESOURCE_EXHAUSTED; a closed batcher with UNAVAILABLE.
@@ -220,7 +221,10 @@ class Batcher(Generic[T, R]):
         if len(batch) == 1:
             took = time.perf_counter() - started
             lone = self._lone_s
-            self._lone_s = took if lone is None else 0.8 * lone + 0.2 * took
+            # Quick to fall, slow to rise: a runner thread's pass also counts the time
+            # it waited for the GIL while the event loop ran, which says nothing of the
+            # model, and would keep a busy server from ever running inline.
+            self._lone_s = took if lone is None or took < lone else lone + 0.05 * (took - lone)
         return outcomes
 
     async def close(self) -> None:
