@@ -108,7 +108,7 @@ class Batcher(Generic[T, R]):
         self._threads: list[threading.Thread] = []
         # Instances running a batch (in their runner thread, or lent to an inline run).
         self._busy: set[int] = set()
-        # Moving average of `execute` on one item; None until one ran.
+        # What `execute` takes for one item (see `_run`); None until one ran.
         self._lone_s: float | None = None
         # Delay mode: a waiting thread must re-check on every arrival, not just one of them.
         self._notify = self._cond.notify_all if policy.max_queue_delay_s > 0 else self._cond.notify
