@@ -69,7 +69,9 @@ def test_a_lone_item_runs_at_once_as_a_batch_of_one() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=8), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=8), model)
+        )
         assert await batcher.submit(21) == 42
         await batcher.close()
 
@@ -82,7 +84,9 @@ def test_concurrent_items_form_batches() -> None:
     model = FakeModel()
 
     async def scenario() -> list[int]:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=4), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=4), model)
+        )
         first = await hold_first(model, batcher)
         rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(6)]
         await until(lambda: batcher.queued == 6)
@@ -100,7 +104,9 @@ def test_sizes_add_up_to_the_max_batch_size() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=4), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=4), model)
+        )
         first = await hold_first(model, batcher)
         rest = [asyncio.ensure_future(batcher.submit(i, size=3)) for i in range(2)]
         await until(lambda: batcher.queued == 2)
@@ -116,7 +122,9 @@ def test_items_with_different_keys_never_share_a_batch() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=8), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=8), model)
+        )
         first = await hold_first(model, batcher)
         keys = [(3,), (5,), (3,), (5,), (3,)]
         rest = [asyncio.ensure_future(batcher.submit(i, key=k)) for i, k in enumerate(keys)]
@@ -133,7 +141,7 @@ def test_preferred_sizes_cut_a_batch() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        policy = BatchPolicy(max_batch_size=8, preferred_batch_sizes=(2, 4))
+        policy = BatchPolicy(inline_below_s=0, max_batch_size=8, preferred_batch_sizes=(2, 4))
         batcher = await started(Batcher("m", policy, model))
         first = await hold_first(model, batcher)
         rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(7)]
@@ -153,7 +161,7 @@ def test_a_queue_delay_gathers_a_full_batch() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        policy = BatchPolicy(max_batch_size=3, max_queue_delay_s=600)
+        policy = BatchPolicy(inline_below_s=0, max_batch_size=3, max_queue_delay_s=600)
         batcher = await started(Batcher("m", policy, model))
         one = asyncio.ensure_future(batcher.submit(1))
         await until(lambda: batcher.queued == 1)
@@ -171,7 +179,9 @@ def test_a_full_queue_refuses_at_once() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=1, queue_size=2), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=1, queue_size=2), model)
+        )
         first = await hold_first(model, batcher)
         queued = [asyncio.ensure_future(batcher.submit(i)) for i in range(2)]
         await until(lambda: batcher.queued == 2)
@@ -191,7 +201,9 @@ def test_a_passed_deadline_never_reaches_the_model() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=4), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=4), model)
+        )
         with pytest.raises(InferenceError) as late:
             await batcher.submit(1, deadline=time.monotonic() - 1)
         assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -214,7 +226,9 @@ def test_an_item_expiring_in_the_queue_is_dropped_by_the_runner() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=4), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=4), model)
+        )
         first = await hold_first(model, batcher)
         loop = asyncio.get_running_loop()
         # Queued by hand with a passed deadline, as if the caller's timer had not fired.
@@ -238,7 +252,9 @@ def test_a_cancelled_caller_is_dropped_before_the_model() -> None:
     model = FakeModel()
 
     async def scenario() -> None:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=4), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=4), model)
+        )
         first = await hold_first(model, batcher)
         doomed = asyncio.ensure_future(batcher.submit(5))
         kept = asyncio.ensure_future(batcher.submit(6))
@@ -265,13 +281,69 @@ def test_instances_are_threads_running_side_by_side() -> None:
         return [q.item for q in batch]
 
     async def scenario() -> None:
-        batcher: Batcher[int, int] = Batcher("m", BatchPolicy(instances=2), execute)
+        batcher: Batcher[int, int] = Batcher(
+            "m", BatchPolicy(inline_below_s=0, instances=2), execute
+        )
         await batcher.start()
         assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [1, 2]
         await batcher.close()
 
     run(scenario())
     assert names == {"infer-m-0", "infer-m-1"}
+
+
+def test_a_fast_models_lone_items_run_inline_once_timed() -> None:
+    """The first lone item goes through a runner thread (no timing yet); once lone
+    items are known to take less than the threshold, one with nothing queued runs on
+    the caller's thread; a batch still runs in the runner thread."""
+    model = FakeModel()
+
+    async def scenario() -> None:
+        policy = BatchPolicy(max_batch_size=4, inline_below_s=10.0)
+        batcher = await started(Batcher("m", policy, model))
+        assert await batcher.submit(1) == 2
+        assert model.threads == {"infer-m-0"}
+        model.threads.clear()
+        assert await batcher.submit(2) == 4
+        assert model.threads == {threading.current_thread().name}
+        await batcher.close()
+
+    run(scenario())
+    assert model.batches == [[1], [2]]
+
+
+def test_a_slow_model_never_runs_inline() -> None:
+    names: list[str] = []
+
+    def execute(instance: int, batch: list[Queued[int, int]]) -> list[int]:
+        names.append(threading.current_thread().name)
+        time.sleep(0.002)  # well above the threshold
+        return [q.item for q in batch]
+
+    async def scenario() -> None:
+        policy = BatchPolicy(inline_below_s=0.001)
+        batcher: Batcher[int, int] = Batcher("m", policy, execute)
+        await batcher.start()
+        for item in range(4):
+            assert await batcher.submit(item) == item
+        await batcher.close()
+
+    run(scenario())
+    assert names == ["infer-m-0"] * 4
+
+
+def test_a_queue_delay_turns_inline_runs_off() -> None:
+    model = FakeModel()
+
+    async def scenario() -> None:
+        policy = BatchPolicy(max_batch_size=1, max_queue_delay_s=0.001, inline_below_s=10.0)
+        batcher = await started(Batcher("m", policy, model))
+        for item in range(3):
+            assert await batcher.submit(item) == 2 * item
+        await batcher.close()
+
+    run(scenario())
+    assert model.threads == {"infer-m-0"}
 
 
 def test_a_failing_batch_fails_its_items_and_the_batcher_goes_on() -> None:
@@ -284,7 +356,7 @@ def test_a_failing_batch_fails_its_items_and_the_batcher_goes_on() -> None:
         return [q.item for q in batch]
 
     async def scenario() -> None:
-        batcher: Batcher[int, int] = Batcher("m", BatchPolicy(), execute)
+        batcher: Batcher[int, int] = Batcher("m", BatchPolicy(inline_below_s=0), execute)
         await batcher.start()
         with pytest.raises(ValueError, match="negative"):
             await batcher.submit(-1)
@@ -302,7 +374,9 @@ def test_close_answers_what_is_queued() -> None:
     model = FakeModel()
 
     async def scenario() -> list[int]:
-        batcher = await started(Batcher("m", BatchPolicy(max_batch_size=2), model))
+        batcher = await started(
+            Batcher("m", BatchPolicy(inline_below_s=0, max_batch_size=2), model)
+        )
         first = await hold_first(model, batcher)
         rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
         await until(lambda: batcher.queued == 3)
@@ -321,7 +395,7 @@ def test_a_failing_init_fails_start() -> None:
         raise RuntimeError(f"instance {instance} cannot warm up")
 
     async def scenario() -> None:
-        batcher: Batcher[int, int] = Batcher("m", BatchPolicy(), FakeModel(), init)
+        batcher: Batcher[int, int] = Batcher("m", BatchPolicy(inline_below_s=0), FakeModel(), init)
         with pytest.raises(RuntimeError, match="instance 0 cannot warm up"):
             await batcher.start()
 

@@ -31,6 +31,7 @@ max_queue_delay_us = 500
 preferred_batch_sizes = [4, 2]
 queue_size = 16
 split_on_oom = true
+inline_below_us = 50
 
 [instances]
 count = 2
@@ -69,6 +70,7 @@ def test_a_valid_config_reads_every_key(tmp_path: Path) -> None:
     assert config.batching.max_queue_delay_us == 500
     assert config.batching.preferred_batch_sizes == (2, 4)
     assert (config.batching.queue_size, config.batching.split_on_oom) == (16, True)
+    assert config.batching.inline_below_us == 50
     assert (config.instances.count, config.instances.cpu_threads) == (2, 1)
     assert [(s.name, s.dtype, s.dims) for s in config.inputs] == [("image", "FP32", (3, -1))]
     assert config.platform_name == "pytorch_torchscript"
@@ -86,6 +88,7 @@ def test_defaults(tmp_path: Path) -> None:
         256,
     )
     assert (config.batching.preferred_batch_sizes, config.batching.split_on_oom) == ((), False)
+    assert config.batching.inline_below_us == 200
     assert (config.instances.count, config.instances.cpu_threads) == (1, 0)
 
 
@@ -107,6 +110,11 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         ("count = 2", "count = 0", "instances.count: expected a whole number >= 1"),
         ("queue_size = 16", "queue_size = 0", "batching.queue_size: expected a whole number >= 1"),
+        (
+            "inline_below_us = 50",
+            "inline_below_us = -1",
+            "batching.inline_below_us: expected a whole number >= 0",
+        ),
         (
             "split_on_oom = true",
             "split_on_oom = 1",

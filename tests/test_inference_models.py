@@ -47,7 +47,16 @@ def x_input(*values: float) -> InputTensor:
     return InputTensor("x", "FP32", (1, len(values)), floats(*values))
 
 
-def recording_repo(tmp_path: Path, tag: str, header: str = "", tables: str = "") -> Path:
+def recording_repo(
+    tmp_path: Path, tag: str, header: str = "", tables: str = "", inline: bool = False
+) -> Path:
+    """The recording model; its forward passes stay in the runner threads unless
+    `inline` (a gated pass on the event loop would hold the test's own loop)."""
+    if not inline:
+        off = "[batching]\ninline_below_us = 0\n"
+        tables = (
+            tables.replace("[batching]\n", off) if "[batching]" in tables else tables + "\n" + off
+        )
     fx.CALLS.pop(tag, None)
     fx.THREADS.pop(tag, None)
     fx.gate(tag).set()
@@ -336,7 +345,7 @@ def test_out_of_memory_fails_the_batch_and_the_server_goes_on(tmp_path: Path, sp
         fx.Recording(tag),
         tensors=fx.RECORDING_TENSORS,
         header="max_batch_size = 8",
-        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
+        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\ninline_below_us = 0\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
     )
     registry = CollectorRegistry()
 
@@ -558,3 +567,39 @@ def test_a_failing_model_is_internal_and_the_server_goes_on(tmp_path: Path) -> N
     assert struct.unpack("<f", after[0].data) == (3.0,)
     labels = {"model": "rec", "version": "1", "reason": "BACKEND"}
     assert registry.get_sample_value("inference_request_failure_total", labels) == 1
+
+
+def test_the_per_model_input_check_agrees_with_validate_inputs() -> None:
+    from contracts_runtime.inference import TensorSpec
+    from contracts_runtime.inference.tensors import InputCheck, validate_inputs
+
+    specs = [TensorSpec("a", "FP32", (2,)), TensorSpec("b", "INT64", (1,))]
+    check = InputCheck("m", specs, 4)
+
+    def a(batch: int, size: int = 8) -> InputTensor:
+        return InputTensor("a", "FP32", (batch, 2), bytes(size * batch))
+
+    def b(batch: int, size: int = 8) -> InputTensor:
+        return InputTensor("b", "INT64", (batch, 1), bytes(size * batch))
+
+    cases = [
+        [a(1), b(1)],
+        [a(3), b(3)],
+        [b(2), a(2)],  # another order: the full check takes it
+        [a(2), b(3)],  # batch sizes differ
+        [a(5), b(5)],  # over the maximum batch
+        [a(1, 4), b(1)],  # too few bytes
+        [InputTensor("a", "FP16", (1, 2), bytes(4)), b(1)],
+        [InputTensor("a", "FP32", (1, 3), bytes(12)), b(1)],
+        [a(1)],
+    ]
+    for inputs in cases:
+        try:
+            expected: object = validate_inputs("m", specs, inputs, 4)
+        except InferenceError as exc:
+            expected = exc.message
+        try:
+            got: object = check(inputs)
+        except InferenceError as exc:
+            got = exc.message
+        assert got == expected, inputs

@@ -33,6 +33,8 @@ class BatchingConfig:
     preferred_batch_sizes: tuple[int, ...] = ()
     queue_size: int = 256
     split_on_oom: bool = False
+    # Lone requests of a model faster than this run on the event loop (batcher.py).
+    inline_below_us: int = 200
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,9 @@ def _batching(table: _Table | None, max_batch_size: int) -> BatchingConfig:
         )
     queue_size = table.take_int("queue_size", 256, 1)
     split = table.take_bool("split_on_oom", False)
+    inline = table.take_int("inline_below_us", BatchingConfig.inline_below_us, 0)
     table.done()
-    return BatchingConfig(delay, tuple(sorted(set(preferred_raw))), queue_size, split)
+    return BatchingConfig(delay, tuple(sorted(set(preferred_raw))), queue_size, split, inline)
 
 
 def _instances(table: _Table | None) -> InstancesConfig:

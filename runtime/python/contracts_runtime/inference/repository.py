@@ -27,6 +27,7 @@ from contracts_runtime.inference.errors import (
 )
 from contracts_runtime.inference.metrics import ModelMetrics, metrics_for
 from contracts_runtime.inference.tensors import (
+    InputCheck,
     InputTensor,
     OutputTensor,
     TensorSpec,
@@ -102,6 +103,8 @@ class Model:
         self._lock = threading.Lock()
         self._stats = ModelStats()
         self.ready = False
+        self._check_inputs = InputCheck(config.name, config.inputs, config.max_batch_size)
+        self._all_outputs = list(config.outputs)
         generate = config.kind == "generate"
         batching = config.batching
         policy = BatchPolicy(
@@ -111,6 +114,8 @@ class Model:
             preferred_batch_sizes=() if generate else batching.preferred_batch_sizes,
             queue_size=batching.queue_size,
             instances=config.instances.count,
+            # A generation holds the instance for many steps: never on the event loop.
+            inline_below_s=0.0 if generate else batching.inline_below_us / 1e6,
         )
         self._batcher: Batcher[Any, Any] = Batcher(
             f"{config.name}:{version}",
@@ -175,12 +180,14 @@ class Model:
                 raise invalid(
                     f"model '{self.name}' takes no parameters; got " + ", ".join(sorted(parameters))
                 )
-            ordered, batch = validate_inputs(
-                self.name, self.config.inputs, inputs, self.config.max_batch_size
+            ordered, batch = self._check_inputs(inputs)
+            outputs = (
+                validate_output_names(self.name, self.config.outputs, output_names)
+                if output_names
+                else self._all_outputs
             )
-            outputs = validate_output_names(self.name, self.config.outputs, output_names)
             # Requests of different per-item shapes (variable dimensions) never share a batch.
-            key = tuple(t.shape[1:] for t in ordered) if self.config.max_batch_size > 0 else None
+            key = tuple([t.shape[1:] for t in ordered]) if self.config.max_batch_size > 0 else None
             result: list[OutputTensor] = await self._batcher.submit(
                 PredictItem(ordered, batch, outputs), size=batch, key=key, deadline=deadline
             )

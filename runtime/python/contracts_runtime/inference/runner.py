@@ -249,14 +249,24 @@ class Runner:
                 host[spec.name] = self._output_on_host(
                     spec, outputs[self._output_index[spec.name]], batching, total
                 )
+        # Each output read off the tensor once for the whole batch, then cut per request
+        # as bytes: a row of a contiguous tensor is a fixed run of bytes.
+        data = {name: _bytes(tensor) for name, tensor in host.items()}
+        rows = {name: tuple(tensor.shape[1:]) for name, tensor in host.items()}
         results: list[list[OutputTensor]] = []
         offset = 0
         for item in items:
             answer = []
             for spec in item.outputs:
-                tensor = host[spec.name]
-                part = tensor[offset : offset + item.batch] if batching else tensor
-                answer.append(OutputTensor(spec.name, spec.dtype, tuple(part.shape), _bytes(part)))
+                whole = data[spec.name]
+                if not batching:
+                    shape = tuple(host[spec.name].shape)
+                    part = whole
+                else:
+                    shape = (item.batch, *rows[spec.name])
+                    row = len(whole) // total
+                    part = whole[offset * row : (offset + item.batch) * row]
+                answer.append(OutputTensor(spec.name, spec.dtype, shape, part))
             results.append(answer)
             offset += item.batch
         return results

@@ -106,6 +106,53 @@ def validate_inputs(
     return ordered, batch
 
 
+class InputCheck:
+    """`validate_inputs` for one model, with what it compares computed once: a request
+    that names its inputs in declared order and is well-formed passes with a few
+    comparisons per tensor; anything else goes through `validate_inputs`, which
+    accepts another order or raises the error naming the tensor."""
+
+    def __init__(self, model: str, specs: Sequence[TensorSpec], max_batch_size: int) -> None:
+        self.model = model
+        self.specs = tuple(specs)
+        self.max_batch_size = max_batch_size
+        # Per input: name, dtype, the expected shape (batch dimension included), and
+        # bytes per batch element; None where a variable dimension needs the full check.
+        self._fast: list[tuple[str, str, tuple[int, ...], int]] | None = []
+        for spec in self.specs:
+            if VARIABLE in spec.dims or spec.dtype == "BOOL":
+                self._fast = None
+                break
+            shape = spec.metadata_shape(max_batch_size)
+            self._fast.append(
+                (spec.name, spec.dtype, shape, math.prod(spec.dims) * ELEMENT_SIZE[spec.dtype])
+            )
+
+    def __call__(self, inputs: Sequence[InputTensor]) -> tuple[list[InputTensor], int]:
+        fast = self._fast
+        if fast is not None and len(inputs) == len(fast):
+            batching = self.max_batch_size > 0
+            batch = 1
+            for (name, dtype, shape, row), tensor in zip(fast, inputs, strict=True):
+                got = tensor.shape
+                if tensor.name != name or tensor.dtype != dtype or len(got) != len(shape):
+                    break
+                if batching:
+                    size = got[0]
+                    if got[1:] != shape[1:] or not 1 <= size <= self.max_batch_size:
+                        break
+                    if tensor is not inputs[0] and size != batch:
+                        break
+                    batch = size
+                elif got != shape:
+                    break
+                if len(tensor.data) != batch * row:
+                    break
+            else:
+                return list(inputs), batch
+        return validate_inputs(self.model, self.specs, inputs, self.max_batch_size)
+
+
 def _validate_one(spec: TensorSpec, tensor: InputTensor, max_batch_size: int) -> int:
     """The tensor's batch size (its first dimension when the model batches)."""
     if tensor.dtype != spec.dtype:
