@@ -271,6 +271,29 @@ def test_a_cancelled_caller_is_dropped_before_the_model() -> None:
     assert model.batches == [[100], [6]]
 
 
+def test_the_queue_depth_is_reported_on_every_change() -> None:
+    """What the pending-requests gauge hears: arrivals, a batch taken, a cancelled caller."""
+    model = FakeModel()
+    depths: list[int] = []
+
+    async def scenario() -> None:
+        policy = BatchPolicy(inline_below_s=0, max_batch_size=2)
+        batcher = await started(Batcher("m", policy, model, on_depth=depths.append))
+        first = await hold_first(model, batcher)
+        doomed = asyncio.ensure_future(batcher.submit(5))
+        kept = [asyncio.ensure_future(batcher.submit(i)) for i in (6, 7)]
+        await until(lambda: batcher.queued == 3)
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        model.gate.set()
+        assert await asyncio.gather(first, *kept) == [200, 12, 14]
+        await batcher.close()
+
+    run(scenario())
+    assert depths == [1, 0, 1, 2, 3, 2, 0]
+
+
 def test_instances_are_threads_running_side_by_side() -> None:
     barrier = threading.Barrier(2, timeout=BOUND_S)
     names: set[str] = set()

@@ -95,10 +95,13 @@ class Batcher(Generic[T, R]):
         policy: BatchPolicy,
         execute: Execute[T, R],
         init: Callable[[int], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
     ) -> None:
         """`init(instance)` runs first in each runner thread (thread settings, warm-up);
-        `start` fails with its exception."""
+        `start` fails with its exception. `on_depth(n)` hears each new queue length
+        (under the queue's lock: keep it cheap, such as a gauge's set)."""
         self.name = name
+        self._on_depth = on_depth
         self.policy = policy
         self._execute = execute
         self._init = init
@@ -165,6 +168,7 @@ class Batcher(Generic[T, R]):
                 inline = self._lend()
             if inline is None:
                 self._queue.append(queued)
+                self._depth_changed()
                 self._notify()
         if inline is not None:
             return self._run_inline(inline, queued)
@@ -243,6 +247,7 @@ class Batcher(Generic[T, R]):
             # Already taken into a batch when absent: its result is discarded on arrival.
             with contextlib.suppress(ValueError):
                 self._queue.remove(queued)
+                self._depth_changed()
 
     def _serve(self, instance: int, ready: concurrent.futures.Future[None]) -> None:
         try:
@@ -295,6 +300,7 @@ class Batcher(Generic[T, R]):
         if expired:
             for q in expired:
                 self._queue.remove(q)
+            self._depth_changed()
             _deliver(expired, [_deadline_error(self.name)] * len(expired))
 
     def _fill(self, key: Hashable) -> int:
@@ -324,7 +330,12 @@ class Batcher(Generic[T, R]):
             else:
                 rest.append(q)
         self._queue = rest
+        self._depth_changed()
         return batch
+
+    def _depth_changed(self) -> None:
+        if self._on_depth is not None:
+            self._on_depth(len(self._queue))
 
 
 def _deadline_error(name: str) -> InferenceError:

@@ -122,6 +122,7 @@ class Model:
             policy,
             self._run_generate if generate else self._run_predict,
             self._init_instance,
+            on_depth=metrics.pending.set,
         )
         self.metadata = ModelMetadata(
             name=config.name,
