@@ -218,19 +218,7 @@ class PostgresStore:
                 ).fetchone()
                 assert allocated is not None  # the row is created with the tables
                 schema_id = int(allocated[0])
-                db.execute(
-                    "INSERT INTO registry_schemas "
-                    "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
-                    "VALUES (%s, %s, 'PROTOBUF', %s, %s::jsonb, %s, %s)",
-                    (
-                        schema_id,
-                        candidate.fingerprint,
-                        candidate.schema,
-                        _refs_json(candidate.references),
-                        candidate.descriptors,
-                        candidate.root,
-                    ),
-                )
+                _insert_schema(db, schema_id, candidate)
             else:
                 schema_id = int(row[0])
             numbered = db.execute(
@@ -277,19 +265,7 @@ class PostgresStore:
                         return existing
                     raise version_taken(subject, version)
             if by_id is None:
-                db.execute(
-                    "INSERT INTO registry_schemas "
-                    "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
-                    "VALUES (%s, %s, 'PROTOBUF', %s, %s::jsonb, %s, %s)",
-                    (
-                        schema_id,
-                        candidate.fingerprint,
-                        candidate.schema,
-                        _refs_json(candidate.references),
-                        candidate.descriptors,
-                        candidate.root,
-                    ),
-                )
+                _insert_schema(db, schema_id, candidate)
             number = (
                 version if version is not None else 1 + max((v.version for v in every), default=0)
             )
@@ -365,6 +341,22 @@ def _versions(db: psycopg.Connection[Any], subject: str, deleted: bool) -> list[
     if not deleted:
         sql += " AND NOT v.deleted"
     return [_subject_version(row) for row in db.execute(sql + " ORDER BY v.version", (subject,))]
+
+
+def _insert_schema(db: psycopg.Connection[Any], schema_id: int, candidate: Candidate) -> None:
+    db.execute(
+        "INSERT INTO registry_schemas "
+        "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
+        "VALUES (%s, %s, 'PROTOBUF', %s, %s::jsonb, %s, %s)",
+        (
+            schema_id,
+            candidate.fingerprint,
+            candidate.schema,
+            _refs_json(candidate.references),
+            candidate.descriptors,
+            candidate.root,
+        ),
+    )
 
 
 def _refs_json(references: tuple[Reference, ...]) -> str:

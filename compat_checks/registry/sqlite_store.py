@@ -165,21 +165,7 @@ class SQLiteStore:
             row = db.execute(
                 "SELECT id FROM schemas WHERE fingerprint = ?", (candidate.fingerprint,)
             ).fetchone()
-            if row is None:
-                cursor = db.execute(
-                    "INSERT INTO schemas (fingerprint, schema_type, schema, refs, descriptors, root) "
-                    "VALUES (?, 'PROTOBUF', ?, ?, ?, ?)",
-                    (
-                        candidate.fingerprint,
-                        candidate.schema,
-                        _refs_json(candidate.references),
-                        candidate.descriptors,
-                        candidate.root,
-                    ),
-                )
-                schema_id = int(cursor.lastrowid or 0)
-            else:
-                schema_id = int(row[0])
+            schema_id = _insert_schema(db, None, candidate) if row is None else int(row[0])
             (last,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM versions WHERE subject = ?", (subject,)
             ).fetchone()
@@ -223,20 +209,7 @@ class SQLiteStore:
                         return existing
                     raise version_taken(subject, version)
             if by_id is None:
-                # An explicit rowid above sqlite_sequence moves the sequence past it.
-                db.execute(
-                    "INSERT INTO schemas "
-                    "(id, fingerprint, schema_type, schema, refs, descriptors, root) "
-                    "VALUES (?, ?, 'PROTOBUF', ?, ?, ?, ?)",
-                    (
-                        schema_id,
-                        candidate.fingerprint,
-                        candidate.schema,
-                        _refs_json(candidate.references),
-                        candidate.descriptors,
-                        candidate.root,
-                    ),
-                )
+                _insert_schema(db, schema_id, candidate)
             number = (
                 version if version is not None else 1 + max((v.version for v in every), default=0)
             )
@@ -300,6 +273,24 @@ class SQLiteStore:
                 f"ON CONFLICT(subject) DO UPDATE SET {column} = excluded.{column}",
                 (subject or "", value),
             )
+
+
+def _insert_schema(db: sqlite3.Connection, schema_id: int | None, candidate: Candidate) -> int:
+    """The new schema row's id: `schema_id`, or (None) the next AUTOINCREMENT one. An
+    explicit id above sqlite_sequence moves the sequence past it."""
+    cursor = db.execute(
+        "INSERT INTO schemas (id, fingerprint, schema_type, schema, refs, descriptors, root) "
+        "VALUES (?, ?, 'PROTOBUF', ?, ?, ?, ?)",
+        (
+            schema_id,
+            candidate.fingerprint,
+            candidate.schema,
+            _refs_json(candidate.references),
+            candidate.descriptors,
+            candidate.root,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
 
 
 def _refs_json(references: tuple[Reference, ...]) -> str:
