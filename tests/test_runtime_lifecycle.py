@@ -59,6 +59,20 @@ def test_sigterm_lets_accepted_calls_finish_and_refuses_new_ones(start_service: 
     assert service.logged("stopped")
 
 
+def test_start_up_objects_are_frozen_out_of_the_collector_before_serving(
+    start_service: Start,
+) -> None:
+    """A full collection under load must not walk what start-up built (with torch
+    loaded it stalled every call for tens of ms: bench/README.md)."""
+    service = start_service()
+    service.wait_for("serving")
+    with grpc.insecure_channel(service.address) as channel:
+        answer = submit(channel, "gc-frozen").task_id
+    frozen = int(answer.removeprefix("frozen:"))
+    # The interpreter, grpc and the runtime's modules alone are tens of thousands.
+    assert frozen > 10_000, answer
+
+
 def test_grace_period_over_cancels_the_call_and_still_exits_0(start_service: Start) -> None:
     service = start_service("--grace-period", "0.5")
     service.wait_for("serving")
