@@ -475,6 +475,31 @@ def test_cpu_threads_are_set_in_each_runner_thread(tmp_path: Path) -> None:
     assert torch.get_num_threads() == main_threads
 
 
+def test_an_inline_pass_runs_with_the_instances_cpu_threads(tmp_path: Path) -> None:
+    tag = "inline-threads"
+    fx.THREAD_NAMES.pop(tag, None)
+    tables = "[batching]\ninline_below_us = 10000000\n\n[instances]\ncpu_threads = 1"
+    recording_repo(tmp_path, tag, tables=tables, inline=True)
+    main_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+
+    async def scenario() -> None:
+        repo = await loaded(tmp_path)
+        # The first lone request times the model in the runner thread; the second,
+        # quick enough, runs inline on the event loop's thread.
+        for _ in range(2):
+            await repo.get("rec").predict([x_input(1)])
+        await repo.close()
+
+    try:
+        run(scenario())
+        assert fx.THREAD_NAMES[tag] == ["infer-rec:1-0", "infer-rec:1-0", "MainThread"]
+        # Not the loop thread's 2, which would fan a lone pass out to every core.
+        assert fx.THREADS[tag] == [1, 1, 1]
+    finally:
+        torch.set_num_threads(main_threads)
+
+
 def test_lookups_name_what_is_missing(tmp_path: Path) -> None:
     recording_repo(tmp_path, "lookup")
 

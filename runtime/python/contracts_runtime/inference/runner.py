@@ -155,22 +155,26 @@ class Runner:
         self._pin = device.type == "cuda"
         self._stream: torch.cuda.Stream | None = None
         self._output_index = {spec.name: i for i, spec in enumerate(config.outputs)}
+        self._threads = config.instances.cpu_threads or default_cpu_threads(config.instances.count)
 
     def init_thread(self) -> None:
         """Runs first in this instance's runner thread."""
-        threads = self.config.instances.cpu_threads or default_cpu_threads(
-            self.config.instances.count
-        )
-        # Set here, in the thread that runs the model: the intra-op (OpenMP) thread
-        # count is per calling thread, so a value set in the main thread does not limit
-        # the pool this thread's forward passes fan out to, and N instances would each
-        # start a pool as large as the machine.
-        torch.set_num_threads(threads)
+        self._own_threads()
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             # Its own stream: instances on one GPU overlap instead of queueing on the
             # default stream behind each other's copies and kernels.
             self._stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+
+    def _own_threads(self) -> None:
+        """This instance's intra-op thread count, in the calling thread: the count is
+        per calling thread, so a value set in the main thread does not limit the pool
+        a runner thread's forward passes fan out to (N instances would each start a
+        pool as large as the machine), and a pass run inline on the event loop's
+        thread must not use the loop thread's default (every core). Checked before
+        each pass (about 0.1 us)."""
+        if torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
 
     def warm_up(self) -> None:
         """One forward pass on zeros (variable dimensions as 1) before the model is
@@ -202,6 +206,7 @@ class Runner:
     def predict(self, items: Sequence[PredictItem]) -> list[list[OutputTensor] | BaseException]:
         """One forward pass for the batch; on CUDA out of memory, RESOURCE_EXHAUSTED for
         the batch, or (split_on_oom) its halves tried on their own."""
+        self._own_threads()
         try:
             with self._on_stream():
                 return list(self._forward(items))
