@@ -1,5 +1,5 @@
 """The serving runtime (runtime/python) in a real process: health, reflection, metrics and
-logs, checked with grpcio clients and the real grpc-health-probe and grpcurl."""
+logs, checked with grpcio clients and the real grpc-health-probe, grpcurl and ghz."""
 
 from __future__ import annotations
 
@@ -116,6 +116,43 @@ def test_reflection_serves_grpcurl_without_proto_files(start_service: Start) -> 
         check=True,
     )
     assert json.loads(called.stdout) == {"taskId": "via-reflection"}
+
+
+def test_ghz_loads_a_method_found_through_reflection(start_service: Start) -> None:
+    """ghz resolves its --call by asking reflection for the method's own symbol
+    (`package.Service.Method`), which grpcio-reflection alone answers NOT_FOUND."""
+    service = start_service()
+    service.wait_for("serving")
+    ran = subprocess.run(
+        [
+            tool("ghz"),
+            "--insecure",
+            "--call",
+            f"{TASKS}/SubmitTask",
+            "-d",
+            '{"task": {"task_id": "ghz"}}',
+            "-n",
+            "40",
+            "-c",
+            "4",
+            "--format",
+            "json",
+            service.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["statusCodeDistribution"] == {"OK": 40}
+    handled = sample(
+        scrape(service.metrics_port),
+        "grpc_server_handled_total",
+        grpc_method="SubmitTask",
+        grpc_code="OK",
+    )
+    assert handled == 40
 
 
 def test_metrics_count_calls_by_method_and_code(start_service: Start) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool
-from grpc_reflection.v1alpha import reflection
 
-from contracts_runtime import health, logs, ports
+from contracts_runtime import health, logs, ports, reflection
 from contracts_runtime.calls import Drain, Interceptor
 from contracts_runtime.options import server_options
 from contracts_runtime.settings import Settings
@@ -73,9 +72,7 @@ class Server:
         for service in services:
             service.add_to_server(service.servicer, self._server)
         self.health.add_to(self._server)
-        reflection.enable_server_reflection(  # type: ignore[no-untyped-call]
-            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
-        )
+        reflection.add_to(self._server, [*names, health.SERVICE_NAME])
 
     async def start(self) -> None:
         """Bind and accept calls; health says NOT_SERVING until `ready`."""
