@@ -380,6 +380,27 @@ def test_a_gpu_inference_scaffold_serves_and_is_typed_and_clean(tmp_path: Path) 
     scaffold_checks(ws, "services/infer")
 
 
+def test_update_says_a_new_rpc_has_no_handler_in_a_gpu_inference_scaffold(
+    tmp_path: Path,
+) -> None:
+    """gpu-inference handles the five RPCs of the inference shape only: the note for an
+    RPC the contract gains says so, instead of pointing at a stub that is not there."""
+    ws = copy_repo_workspace(tmp_path / "ws")
+    render_gpu_inference(ws, "infer")
+    proto = ws / "contracts/fleet/inference/v1/inference_service.proto"
+    text = proto.read_text(encoding="utf-8")
+    anchor = "service InferenceService {\n"
+    assert anchor in text, "the contract's service line moved; update this test"
+    rpc = "  rpc Unload(GetModelReadyRequest) returns (GetModelReadyResponse);\n"
+    proto.write_text(text.replace(anchor, anchor + rpc), encoding="utf-8")
+    result = run_contracts("new", "service", "infer", "--update", cwd=ws)
+    assert result.code == 0, result.stdout + result.stderr
+    assert f"note: new RPC /{SERVICE}/Unload: this template writes no handler for it" in (
+        result.stdout
+    )
+    assert "async def Unload" not in (ws / "services/infer/infer/server.py").read_text()
+
+
 def test_gpu_inference_refuses_a_service_without_the_inference_shape(tmp_path: Path) -> None:
     ws = copy_repo_workspace(tmp_path / "ws")
     result = run_contracts(

@@ -9,6 +9,7 @@ then each file is replaced in one rename, and the answers file goes last.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -133,7 +134,8 @@ def new_service(ws: Workspace, image: Image, req: Request) -> Result:
         result.notes.append(f"{rel_folder}/{rel}: the template no longer renders it; left in place")
     methods = [m.name for m in view.methods]
     if recorded:
-        _note_methods(result, view.service, recorded.methods, methods, view.package)
+        server = rendered.get(f"{view.package}/server.py", "")
+        _note_methods(result, view.service, recorded.methods, methods, view.package, server)
         if recorded.template_version != info.version:
             result.notes.append(
                 f"template {info.name}: version {recorded.template_version} -> {info.version}"
@@ -228,14 +230,26 @@ def _decide(
 
 
 def _note_methods(
-    result: Result, service: str, before: list[str], after: list[str], package: str
+    result: Result,
+    service: str,
+    before: list[str],
+    after: list[str],
+    package: str,
+    server: str,
 ) -> None:
+    """`server` is the new render of server.py: whether the template writes a stub for
+    a new RPC (the grpc template does; gpu-inference only handles its own five)."""
     for name in after:
         if name not in before:
-            result.notes.append(
-                f"new RPC /{service}/{name}: a handler stub in {package}/server.py "
-                "answers UNIMPLEMENTED until you write it"
-            )
+            if re.search(rf"\bdef {re.escape(name)}\(", server):
+                what = f"a handler stub in {package}/server.py answers UNIMPLEMENTED"
+            else:
+                what = (
+                    f"this template writes no handler for it: the generated servicer's "
+                    f"default answers UNIMPLEMENTED; add an `async def {name}` to "
+                    f"{package}/server.py"
+                )
+            result.notes.append(f"new RPC /{service}/{name}: {what} until you write it")
     for name in before:
         if name not in after:
             result.notes.append(
