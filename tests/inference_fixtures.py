@@ -146,6 +146,23 @@ class RecordingStatefulLM(StatefulLM):
         return logits, new
 
 
+class GatedStatefulLM(StatefulLM):
+    """StatefulLM whose every step is recorded in CALLS[tag] and waits for a permit of
+    STEPS[tag], as GatedLM's."""
+
+    def __init__(self, tag: str, vocab: int = 16) -> None:
+        super().__init__(vocab)
+        self.tag = tag
+
+    def forward(
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
+        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
+        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        return super().forward(ids, state)
+
+
 class LogitsOnly(StatefulLM):
     """Takes a state but returns bare logits: a model that breaks `state = true`."""
 

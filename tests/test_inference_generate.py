@@ -1,6 +1,9 @@
 """Generation (kind = "generate") on a tiny seeded language model: tokens stream as the
 model produces them, equal to greedy decoding run by hand; max_tokens and eos stop it;
-cancellation and the deadline are honoured between tokens. Every wait is bounded."""
+cancellation and the deadline are honoured between tokens. A stateful model
+(`[generate] state = true`) gets the prompt, then one token and the state the step
+before returned, and gives the whole prefix's tokens; one that breaks the protocol
+fails warm-up. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -55,14 +58,20 @@ def greedy(model: torch.nn.Module, prompt: list[int], steps: int) -> list[int]:
     return produced
 
 
-def lm_repo(root: Path, generate: str = "max_tokens = 6", tag: str = "") -> torch.nn.Module:
+def lm_repo(
+    root: Path, generate: str = "max_tokens = 6", tag: str = "", stateful: bool = False
+) -> torch.nn.Module:
+    """TinyLM; with a tag, gated a step at a time (GatedLM, or GatedStatefulLM with
+    `[generate] state = true` when `stateful`)."""
     model = fx.seeded(fx.TinyLM, seed=3)
     platform = "state_dict" if tag else "torchscript"
-    tables = f"[generate]\n{generate}\n"
+    tables = f"[generate]\n{generate}\n" + ("state = true\n" if stateful else "")
     if tag:
         fx.CALLS.pop(tag, None)
-        fx.STEPS[tag] = threading.Semaphore(1)  # the warm-up's one step
-        tables += f'\n[state_dict]\nmodule = "inference_fixtures:GatedLM"\nkwargs = {{ vocab = 16, tag = "{tag}" }}\n'
+        # The warm-up's steps: one, or two for a stateful model.
+        fx.STEPS[tag] = threading.Semaphore(2 if stateful else 1)
+        cls = "GatedStatefulLM" if stateful else "GatedLM"
+        tables += f'\n[state_dict]\nmodule = "inference_fixtures:{cls}"\nkwargs = {{ vocab = 16, tag = "{tag}" }}\n'
     fx.write_model(
         root,
         "lm",
@@ -182,9 +191,12 @@ def test_predict_and_generate_refuse_the_other_kind(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_pieces_arrive_before_generation_ends_and_cancelling_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stateful", [False, True])
+def test_pieces_arrive_before_generation_ends_and_cancelling_stops_it(
+    tmp_path: Path, stateful: bool
+) -> None:
     tag = "lm-cancel"
-    lm_repo(tmp_path, "max_tokens = 20", tag=tag)
+    lm_repo(tmp_path, "max_tokens = 20", tag=tag, stateful=stateful)
     registry = CollectorRegistry()
 
     async def scenario() -> list[int]:
@@ -205,16 +217,21 @@ def test_pieces_arrive_before_generation_ends_and_cancelling_stops_it(tmp_path: 
 
     got = run(scenario())
     assert len(got) == 3
-    # Warm-up (1), the cancelled stream (2 steps, or 3 if it was already running its
-    # third when cancelled), the last request (1): nowhere near the 20 asked for.
-    assert len(fx.CALLS[tag]) in (4, 5)
+    # Warm-up (1, or 2 when stateful), the cancelled stream (2 steps, or 3 if it was
+    # already running its third when cancelled), the last request (1): nowhere near
+    # the 20 asked for.
+    warm_up = 2 if stateful else 1
+    assert len(fx.CALLS[tag]) - warm_up in (3, 4)
+    # The prompt, then one token a step (stateful) or the prefix grown by one.
+    assert fx.CALLS[tag][warm_up : warm_up + 2] == [(1, 3), (1, 1) if stateful else (1, 4)]
     labels = {"model": "lm", "version": "1", "reason": "CANCELED"}
     assert registry.get_sample_value("inference_request_failure_total", labels) == 1
 
 
-def test_the_deadline_is_honoured_between_pieces(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stateful", [False, True])
+def test_the_deadline_is_honoured_between_pieces(tmp_path: Path, stateful: bool) -> None:
     tag = "lm-deadline"
-    lm_repo(tmp_path, "max_tokens = 20", tag=tag)
+    lm_repo(tmp_path, "max_tokens = 20", tag=tag, stateful=stateful)
 
     async def scenario() -> tuple[list[int], InferenceError]:
         repo = await loaded(tmp_path)
@@ -236,7 +253,7 @@ def test_the_deadline_is_honoured_between_pieces(tmp_path: Path) -> None:
     assert len(got) == 1
     assert error.code == grpc.StatusCode.DEADLINE_EXCEEDED
     # The held step ran once released; then the runner saw the stop, not 18 more.
-    assert len(fx.CALLS[tag]) <= 4
+    assert len(fx.CALLS[tag]) - (2 if stateful else 1) <= 3
 
 
 def stateful_repo(root: Path, platform: str, cls: str, generate: str = "max_tokens = 6") -> None:
