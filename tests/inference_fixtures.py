@@ -22,6 +22,9 @@ CALLS: dict[str, list[tuple[int, ...]]] = {}
 THREADS: dict[str, list[int]] = {}
 THREAD_NAMES: dict[str, list[str]] = {}
 GATES: dict[str, threading.Event] = {}
+# Per tag: each step of a recording stateful model, as (the ids it was given, the
+# state it was given, the state it returned).
+STATEFUL_STEPS: dict[str, list[tuple[list[list[int]], Any, Any]]] = {}
 STEPS: dict[str, threading.Semaphore] = {}
 GATE_BOUND_S = 10.0
 
@@ -102,6 +105,71 @@ class GatedLM(TinyLM):
         permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
         assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
         return super().forward(ids)
+
+
+class StatefulLM(nn.Module):
+    """TinyLM's layers and arithmetic (the same seed gives the same weights), carrying
+    its state between steps: (the sum of the embeddings seen so far, their count), a
+    tuple of tensors. A step reads only the ids it is given; its greedy tokens are
+    TinyLM's on the whole prefix. The state defaults to None, so a stateless call
+    runs too (and returns the pair a stateless config refuses)."""
+
+    def __init__(self, vocab: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 8)
+        self.head = nn.Linear(8, vocab)
+
+    def forward(
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        hidden = self.embed(ids)
+        total = hidden.sum(dim=1)
+        count = torch.full([1], float(ids.shape[1]), device=ids.device)
+        if state is not None:
+            total = total + state[0]
+            count = count + state[1]
+        return self.head(total / count + hidden[:, -1]), (total, count)
+
+
+class RecordingStatefulLM(StatefulLM):
+    """StatefulLM recording each step in STATEFUL_STEPS[tag]."""
+
+    def __init__(self, tag: str, vocab: int = 16) -> None:
+        super().__init__(vocab)
+        self.tag = tag
+
+    def forward(
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        logits, new = super().forward(ids, state)
+        STATEFUL_STEPS.setdefault(self.tag, []).append((ids.tolist(), state, new))
+        return logits, new
+
+
+class GatedStatefulLM(StatefulLM):
+    """StatefulLM whose every step is recorded in CALLS[tag] and waits for a permit of
+    STEPS[tag], as GatedLM's."""
+
+    def __init__(self, tag: str, vocab: int = 16) -> None:
+        super().__init__(vocab)
+        self.tag = tag
+
+    def forward(
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
+        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
+        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        return super().forward(ids, state)
+
+
+class LogitsOnly(StatefulLM):
+    """Takes a state but returns bare logits: a model that breaks `state = true`."""
+
+    def forward(  # type: ignore[override]
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        return self.head(self.embed(ids).sum(dim=1))
 
 
 def seeded(cls: type[nn.Module], seed: int = 0, **kwargs: Any) -> nn.Module:

@@ -239,6 +239,65 @@ def test_generate_models_take_one_shape(tmp_path: Path, config: str, message: st
         load_configs(tmp_path)
 
 
+LM = """\
+name = "clf"
+platform = "torchscript"
+kind = "generate"
+
+[generate]
+max_tokens = 4
+
+[[inputs]]
+name = "tokens"
+dtype = "INT64"
+dims = [-1]
+
+[[outputs]]
+name = "token"
+dtype = "INT64"
+dims = [-1]
+"""
+
+
+def test_generate_state_is_off_unless_set(tmp_path: Path) -> None:
+    write(tmp_path, LM)
+    [config] = load_configs(tmp_path)
+    assert config.generate is not None and not config.generate.state
+    write(tmp_path, LM.replace("max_tokens = 4", "max_tokens = 4\nstate = true"))
+    [config] = load_configs(tmp_path)
+    assert config.generate is not None and config.generate.state
+
+
+@pytest.mark.parametrize(
+    ("config", "weights", "message"),
+    [
+        (
+            LM.replace("max_tokens = 4", 'state = "yes"'),
+            "model.pt",
+            "generate.state: expected true or false",
+        ),
+        (
+            LM.replace("max_tokens = 4", "state = 1"),
+            "model.pt",
+            "generate.state: expected true or false",
+        ),
+        (
+            LM.replace("torchscript", "torch_export").replace("max_tokens = 4", "state = true"),
+            "model.pt2",
+            'generate.state = true needs platform = "torchscript" or "state_dict": a '
+            "torch.export program takes either no state or a state, never both",
+        ),
+    ],
+)
+def test_bad_generate_state_names_the_file_and_key(
+    tmp_path: Path, config: str, weights: str, message: str
+) -> None:
+    file = write(tmp_path, config, weights=weights)
+    with pytest.raises(RepositoryError) as bad:
+        load_configs(tmp_path)
+    assert str(bad.value) == f"{file}: {message}"
+
+
 def load(root: Path) -> ModelRepository:
     return ModelRepository.load(root, device="cpu", registry=CollectorRegistry())
 

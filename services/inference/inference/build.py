@@ -94,6 +94,7 @@ dims = [-1]
 
 [generate]
 max_tokens = 32
+state = true
 """,
         "torchscript",
     ),

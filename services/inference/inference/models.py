@@ -55,8 +55,12 @@ class TinyConvNet(nn.Module):
 
 class CharLM(nn.Module):
     """A small autoregressive byte-level language model: token ids [batch, length]
-    (INT64) -> the logits of the next token [batch, 256]. Greedy decoding feeds the
-    argmax back in, one token per step, which is what the streamed predict yields."""
+    (INT64) and the GRU's hidden state after the tokens before them (None at the
+    start) -> the logits of the next token [batch, 256] and the hidden state after
+    `tokens`. Served with `[generate] state = true`: the first step reads the prompt,
+    each later step only the token it chose, instead of the whole prefix again. Greedy
+    decoding feeds the argmax back in, one token per step, which is what the streamed
+    predict yields."""
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, hidden: int = 64) -> None:
         super().__init__()
@@ -64,10 +68,12 @@ class CharLM(nn.Module):
         self.rnn = nn.GRU(hidden, hidden, batch_first=True)
         self.out = nn.Linear(hidden, vocab_size)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        states, _ = self.rnn(self.embed(tokens))
+    def forward(
+        self, tokens: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        states, hidden = self.rnn(self.embed(tokens), state)
         logits: torch.Tensor = self.out(states[:, -1, :])
-        return logits
+        return logits, hidden
 
 
 class AddOne(nn.Module):

@@ -55,6 +55,9 @@ class GenerateConfig:
     max_tokens: int = 32
     # Generation stops after this token when set.
     eos_token: int | None = None
+    # The module carries its own state between steps: `module(ids, state)` returns
+    # (logits, new_state), and every step after the first gets only the new token.
+    state: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def load_config(model_dir: Path) -> ModelConfig:
         for dup in sorted({n for n in names if names.count(n) > 1}):
             raise RepositoryError(f"{file}: {what}: the name {dup!r} is declared twice")
     state_dict = _state_dict(top.take_table("state_dict"), platform, file)
-    generate = _generate(top.take_table("generate"), kind, file)
+    generate = _generate(top.take_table("generate"), kind, platform, file)
     if kind == "generate":
         _check_generate_shape(file, max_batch_size, inputs, outputs)
     top.done()
@@ -291,7 +294,7 @@ def _state_dict(table: _Table | None, platform: str, file: Path) -> StateDictCon
     return StateDictConfig(module, kwargs)
 
 
-def _generate(table: _Table | None, kind: str, file: Path) -> GenerateConfig | None:
+def _generate(table: _Table | None, kind: str, platform: str, file: Path) -> GenerateConfig | None:
     if kind != "generate":
         if table is not None:
             raise RepositoryError(f'{file}: [generate] is only for kind = "generate"')
@@ -302,8 +305,17 @@ def _generate(table: _Table | None, kind: str, file: Path) -> GenerateConfig | N
     eos = table.data.pop("eos_token", None)
     if eos is not None and (isinstance(eos, bool) or not isinstance(eos, int) or eos < 0):
         raise table.error("eos_token", "a token id >= 0")
+    state = table.take_bool("state", False)
+    if state and platform == "torch_export":
+        # torch.export fixes an optional input to what it was exported with: a program
+        # exported with state None ignores the state it is given later (wrong tokens,
+        # no error), and one exported with a state refuses the first step's None.
+        raise RepositoryError(
+            f'{file}: generate.state = true needs platform = "torchscript" or "state_dict": '
+            "a torch.export program takes either no state or a state, never both"
+        )
     table.done()
-    return GenerateConfig(max_tokens, eos)
+    return GenerateConfig(max_tokens, eos, state)
 
 
 def _check_generate_shape(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import inspect
 import logging
 import math
 import os
@@ -33,6 +34,11 @@ from contracts_runtime.inference.tensors import (
 )
 
 log = logging.getLogger("contracts_runtime.inference")
+
+# What `[generate] state = true` asks of a module (see the runtime's README).
+STATE_PROTOCOL = (
+    "forward(ids, state) must return (logits, new_state), the state a tensor or a tuple of tensors"
+)
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool,
@@ -156,6 +162,8 @@ class Runner:
         self._stream: torch.cuda.Stream | None = None
         self._output_index = {spec.name: i for i, spec in enumerate(config.outputs)}
         self._threads = config.instances.cpu_threads or default_cpu_threads(config.instances.count)
+        self._stateful = config.generate is not None and config.generate.state
+        self._config_file = config.path / "config.toml"
 
     def init_thread(self) -> None:
         """Runs first in this instance's runner thread."""
@@ -180,18 +188,25 @@ class Runner:
         """One forward pass on zeros (variable dimensions as 1) before the model is
         ready: first-call costs (allocator, kernel selection, TorchScript's profiling
         runs) are paid here, and a model whose outputs disagree with its config fails
-        start-up instead of its first request."""
+        start-up instead of its first request. A stateful generate model runs two
+        steps, so the call with one token and a state is checked too."""
         config = self.config
         if config.kind == "generate":
+            taken = _positional_arguments(self.module)
+            if self._stateful and taken is not None and taken < 2:
+                raise self._model_error(
+                    f"forward takes {taken} argument(s), but {self._config_file} sets "
+                    f"generate.state = true: {STATE_PROTOCOL}"
+                )
             spec = config.inputs[0]
             job = GenerateJob(
                 InputTensor(spec.name, spec.dtype, (1,), bytes(8)),
-                1,
+                2 if self._stateful else 1,
                 config.outputs[0],
                 lambda _piece: None,
                 None,
             )
-            self.generate(job)
+            self.generate(job, stop_at_eos=False)
             return
         inputs = []
         for spec in config.inputs:
@@ -347,24 +362,30 @@ class Runner:
             grpc.StatusCode.INTERNAL, f"model '{self.config.name}' version {self.version} {what}"
         )
 
-    def generate(self, job: GenerateJob) -> int:
+    def generate(self, job: GenerateJob, *, stop_at_eos: bool = True) -> int:
         """Greedy decoding, one token a step: `module(ids)` with ids of shape [1, seq]
         returns next-token logits of shape [1, vocab] (or [1, seq, vocab], whose last
-        position is used). Stops at max_tokens, the eos token, `job.stop`, or the
-        deadline (DEADLINE_EXCEEDED). Returns the number of steps run."""
+        position is used). With `[generate] state = true` the step is
+        `module(ids, state)` returning (logits, new_state): the first step gets the
+        prompt and None, every later one the new token alone ([1, 1]) and the state the
+        step before returned, left where the model put it. Stops at max_tokens, the eos
+        token (unless `stop_at_eos` is false), `job.stop`, or the deadline
+        (DEADLINE_EXCEEDED). Returns the number of steps run."""
         try:
-            return self._generate(job)
+            return self._generate(job, stop_at_eos)
         except InferenceError:
             raise
         except Exception as exc:
             raise self._failure(exc) from exc
 
-    def _generate(self, job: GenerateJob) -> int:
-        eos = self.config.generate.eos_token if self.config.generate else None
+    def _generate(self, job: GenerateJob, stop_at_eos: bool) -> int:
+        eos = self.config.generate.eos_token if self.config.generate and stop_at_eos else None
+        stateful = self._stateful
         prompt = torch.frombuffer(bytearray(job.tokens.data), dtype=torch.int64).reshape(1, -1)
         steps = 0
         with torch.inference_mode(), self._on_stream():
             ids = prompt.to(self.device)
+            state: Any = None
             for _ in range(job.max_tokens):
                 if job.stop.is_set():
                     break
@@ -373,12 +394,12 @@ class Runner:
                         grpc.StatusCode.DEADLINE_EXCEEDED,
                         f"model '{self.config.name}': the deadline passed while generating",
                     )
-                logits = self.module(ids)
+                if stateful:
+                    logits, state = self._stateful_step(ids, state)
+                else:
+                    logits = self.module(ids)
                 steps += 1
-                if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3):
-                    raise self._model_error("must return next-token logits of shape [1, vocab]")
-                last = logits[0, -1] if logits.dim() == 3 else logits[0]
-                token = int(last.argmax())
+                token = self._next_token(logits)
                 job.emit(
                     [
                         OutputTensor(
@@ -388,8 +409,69 @@ class Runner:
                 )
                 if token == eos:
                     break
-                ids = torch.cat([ids, torch.tensor([[token]], device=self.device)], dim=1)
+                new = torch.tensor([[token]], device=self.device)
+                # A stateful model has seen the prefix already: only the new token goes in.
+                ids = new if stateful else torch.cat([ids, new], dim=1)
         return steps
+
+    def _stateful_step(self, ids: torch.Tensor, state: Any) -> tuple[Any, Any]:
+        produced = self.module(ids, state)
+        if not (
+            isinstance(produced, tuple | list) and len(produced) == 2 and _is_state(produced[1])
+        ):
+            raise self._model_error(
+                f"returned {_described(produced)}, but {self._config_file} sets "
+                f"generate.state = true: {STATE_PROTOCOL}"
+            )
+        return produced[0], produced[1]
+
+    def _next_token(self, logits: Any) -> int:
+        if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3):
+            hint = ""
+            if not self._stateful and isinstance(logits, tuple | list) and len(logits) == 2:
+                hint = (
+                    " (it returned a pair, as a stateful model does: set generate.state = true"
+                    f" in {self._config_file})"
+                )
+            raise self._model_error("must return next-token logits of shape [1, vocab]" + hint)
+        last = logits[0, -1] if logits.dim() == 3 else logits[0]
+        return int(last.argmax())
+
+
+def _positional_arguments(module: Any) -> int | None:
+    """How many arguments the module's forward takes, self aside; None when it cannot
+    tell (*args). A TorchScript method has a schema instead of a Python signature."""
+    forward = getattr(module, "forward", module)
+    schema = getattr(forward, "schema", None)
+    if schema is not None:
+        return len(schema.arguments) - 1
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _is_state(value: Any) -> bool:
+    """What the runtime carries between a stateful model's steps: a tensor or a tuple
+    (or list) of tensors."""
+    if isinstance(value, torch.Tensor):
+        return True
+    return (
+        isinstance(value, tuple | list)
+        and bool(value)
+        and all(isinstance(v, torch.Tensor) for v in value)
+    )
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {list(value.shape)}"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
 
 
 def _bytes(tensor: torch.Tensor) -> bytes:
