@@ -34,7 +34,7 @@ from codegen.scaffold.answers import FILE_NAME
 FLAGSHIP = REPO / "services/inference"
 GO_CLIENT = REPO / "tests/inference_go"
 # The rendered files the flagship edited: its README describes its demo models.
-COMPLETED = {"README.md"}
+COMPLETED = {"README.md", ".gitignore"}
 SERVICE = "fleet.inference.v1.InferenceService"
 GO_TIMEOUT_S = 120
 START_TIMEOUT_S = 90  # torch import and model loading on a busy 2-core machine
