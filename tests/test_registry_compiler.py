@@ -214,6 +214,13 @@ def test_a_fresh_worker_that_ends_without_answering_fails_the_request_clearly(
     assert compiled.file[-1].message_type[0].name == "Orphan"
 
 
+def test_ctrl_c_at_the_terminal_leaves_the_worker_to_its_registry() -> None:
+    pid = _worker_pid()
+    os.kill(pid, signal.SIGINT)  # what the terminal sends the whole process group
+    assert not _ended(pid, 0.5)
+    assert _worker_pid() == pid
+
+
 def test_stop_worker_ends_and_reaps_it() -> None:
     pid = _worker_pid()
     compiler.stop_worker()

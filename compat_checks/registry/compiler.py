@@ -275,8 +275,12 @@ class _Worker:
         deadline = time.monotonic() + timeout
         self._send(protoc_worker.encode({"args": args}))
         header = self._receive(protoc_worker.HEADER_SIZE, deadline)
-        answer = json.loads(self._receive(protoc_worker.body_size(header), deadline))
-        return int(answer["code"]), str(answer["stderr"])
+        body = self._receive(protoc_worker.body_size(header), deadline)
+        try:
+            answer = json.loads(body)
+            return int(answer["code"]), str(answer["stderr"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _WorkerGone(f"the compile worker answered something else: {exc}") from None
 
     def _send(self, frame: bytes) -> None:
         # A request is a few hundred bytes: the pipe's buffer takes it whole,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import struct
 import sys
 import tempfile
@@ -82,6 +83,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 def main() -> None:
+    # Ctrl-C at a terminal reaches the whole process group; the registry decides
+    # when to stop, and this process follows when its input ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Answers get a descriptor of their own, and descriptor 1 goes to standard
     # error: a stray print (from protoc or a library) cannot corrupt a frame.
     answers = os.fdopen(os.dup(1), "wb")
