@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
-from compat_checks.registry import compiler, protoc_worker
+from compat_checks.registry import compiler
 from compat_checks.registry.errors import RegistryError
 
 ORDER = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n  int64 id = 1;\n}\n'
@@ -204,7 +204,7 @@ def test_a_fresh_worker_that_ends_without_answering_fails_the_request_clearly(
 ) -> None:
     """A fresh worker that ends without answering: a 500 naming its exit, no retry loop."""
     compiler.stop_worker()
-    monkeypatch.setattr(protoc_worker, "MODULE", "compat_checks.registry.no_such_worker_module")
+    monkeypatch.setattr(compiler, "WORKER_MODULE", "compat_checks.registry.no_such_worker_module")
     with pytest.raises(RegistryError) as caught:
         compiler.compile_schema(ORDER.replace("Order", "Orphan"), [])
     assert (caught.value.status, caught.value.code) == (500, 500)
@@ -219,6 +219,16 @@ def test_ctrl_c_at_the_terminal_leaves_the_worker_to_its_registry() -> None:
     os.kill(pid, signal.SIGINT)  # what the terminal sends the whole process group
     assert not _ended(pid, 0.5)
     assert _worker_pid() == pid
+
+
+def test_the_worker_starts_and_stops_without_a_word_on_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    compiler.stop_worker()
+    pid = _worker_pid()
+    compiler.stop_worker()
+    assert _ended(pid, 1)
+    assert capfd.readouterr().err == ""
 
 
 def test_stop_worker_ends_and_reaps_it() -> None:

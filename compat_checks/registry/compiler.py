@@ -48,7 +48,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from . import protoc_worker
+from . import protoc_frames
 from .errors import compile_failed, compile_timed_out, invalid_schema
 
 # Well-known types ship with protoc; a client's copy of them (in a reference's set)
@@ -58,6 +58,7 @@ ROOT_NAME = "schema.proto"
 CACHE_SIZE = 1024  # compile outcomes kept; a small schema's set is a few KiB
 # A compile takes milliseconds; one past this is stuck, and so is its worker.
 COMPILE_TIMEOUT_S = 30.0
+WORKER_MODULE = "compat_checks.registry.protoc_worker"
 _STOP_WAIT_S = 5.0  # for a worker told to end (its input closed) before it is killed
 
 _PROTOC_LOCK = threading.Lock()
@@ -244,6 +245,10 @@ class _Worker:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
         self.owner = os.getpid()  # a forked child must not share its parent's worker
+        assert process.stdout is not None
+        self._answers = process.stdout.fileno()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._answers, selectors.EVENT_READ)
 
     @classmethod
     def start(cls) -> _Worker:
@@ -254,7 +259,7 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", protoc_worker.MODULE],
+                [sys.executable, "-m", WORKER_MODULE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
@@ -273,9 +278,9 @@ class _Worker:
 
     def call(self, args: list[str], timeout: float) -> tuple[int, str]:
         deadline = time.monotonic() + timeout
-        self._send(protoc_worker.encode({"args": args}))
-        header = self._receive(protoc_worker.HEADER_SIZE, deadline)
-        body = self._receive(protoc_worker.body_size(header), deadline)
+        self._send(protoc_frames.encode({"args": args}))
+        header = self._receive(protoc_frames.HEADER_SIZE, deadline)
+        body = self._receive(protoc_frames.body_size(header), deadline)
         try:
             answer = json.loads(body)
             return int(answer["code"]), str(answer["stderr"])
@@ -292,20 +297,16 @@ class _Worker:
             raise _WorkerGone(self._ended(f"its input closed ({exc.strerror})")) from None
 
     def _receive(self, size: int, deadline: float) -> bytes:
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        data = bytearray()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while len(data) < size:
-                left = deadline - time.monotonic()
-                if left <= 0 or not selector.select(left):
-                    raise _WorkerTimedOut()
-                chunk = os.read(fd, size - len(data))
-                if not chunk:
-                    raise _WorkerGone(self._ended("it ended without answering"))
-                data += chunk
-        return bytes(data)
+        data = b""
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._selector.select(left):
+                raise _WorkerTimedOut()
+            chunk = os.read(self._answers, size - len(data))
+            if not chunk:
+                raise _WorkerGone(self._ended("it ended without answering"))
+            data += chunk
+        return data
 
     def _ended(self, what: str) -> str:
         try:
@@ -333,6 +334,7 @@ class _Worker:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
+        self._selector.close()
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()

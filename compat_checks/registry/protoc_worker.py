@@ -2,10 +2,9 @@
 registry process): `python -m compat_checks.registry.protoc_worker`.
 
 Requests arrive on standard input and answers leave on standard output, one
-frame each: a 4-byte big-endian length, then that many bytes of JSON. A request
-is `{"args": [...]}` (protoc's command line; the files it reads and writes live
-in the caller's temporary folder); an answer is `{"code": int, "stderr": str}`.
-End of input ends the process, so the worker goes when its registry does.
+frame each (`protoc_frames.py`). End of input ends the process, so the worker
+goes when its registry does. Nothing imports this module: run as `-m`, it is
+never found already imported (which runpy would warn about on stderr).
 
 protoc (grpc_tools' entry point) reports only on file descriptor 2. Pointing
 that descriptor at a temporary file per call is safe here, unlike in the
@@ -15,42 +14,15 @@ server: nothing else in this process writes while protoc runs.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import struct
 import sys
 import tempfile
 from typing import BinaryIO
 
 from grpc_tools import protoc  # type: ignore[import-untyped]  # no stubs or py.typed
 
-MODULE = "compat_checks.registry.protoc_worker"
-_HEADER = struct.Struct(">I")
-HEADER_SIZE = _HEADER.size
-
-
-def encode(message: dict[str, object]) -> bytes:
-    """One frame: the length, then the JSON."""
-    body = json.dumps(message).encode("utf-8")
-    return _HEADER.pack(len(body)) + body
-
-
-def body_size(header: bytes) -> int:
-    """The length a frame's header announces."""
-    (size,) = _HEADER.unpack(header)
-    return int(size)
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    """`size` bytes, or None at end of input (before or inside them)."""
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
+from .protoc_frames import encode, read_frame
 
 
 def run(args: list[str]) -> tuple[int, str]:
@@ -69,15 +41,9 @@ def run(args: list[str]) -> tuple[int, str]:
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Answer requests until the input ends."""
-    while True:
-        header = _read_exactly(requests, HEADER_SIZE)
-        if header is None:
-            return
-        body = _read_exactly(requests, body_size(header))
-        if body is None:
-            return
-        args = json.loads(body)["args"]
-        code, stderr = run([str(a) for a in args])
+    while (request := read_frame(requests)) is not None:
+        assert isinstance(request, dict), request
+        code, stderr = run([str(a) for a in request["args"]])
         answers.write(encode({"code": code, "stderr": stderr}))
         answers.flush()
 
