@@ -14,7 +14,7 @@ turns in `--rounds` slices so that load from elsewhere falls on both alike:
 - check: a compatible new version checked against the latest (BACKWARD), not registered;
 - get by id: `GET /schemas/ids/{id}` of a registered schema (the store alone, no protoc).
 
-Register compiles every new schema with protoc (in the server's process);
+Register compiles every new schema with protoc (in the server's one compile worker process);
 register again and check send a schema seen before, which the server's compile
 cache answers, so they time the store and the compatibility rules; get by id
 shows the stores' own difference. Prints requests/s and p50/p99 latency, with PostgreSQL/SQLite ratios.

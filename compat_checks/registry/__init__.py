@@ -1,9 +1,9 @@
 """A schema registry speaking Confluent Schema Registry's REST API for Protobuf schemas.
 
 `model.py` the records; `store.py` the store interface and `sqlite_store.py` the
-embedded SQLite store; `compiler.py` turns schema text into descriptors;
-`service.py` the registry's rules over a store; `app.py` the HTTP API;
-`server.py` runs it on uvicorn.
+embedded SQLite store; `compiler.py` turns schema text into descriptors
+(protoc runs in the `protoc_worker.py` process); `service.py` the registry's
+rules over a store; `app.py` the HTTP API; `server.py` runs it on uvicorn.
 
 The toolchain's side: `client.py` a client of the REST API (stdlib HTTP, with
 timeouts) and `client_auth.py` its credentials; `targets.py` a registry at a URL or a

@@ -146,3 +146,14 @@ def unauthorized() -> RegistryError:
 
 def store_error(detail: str) -> RegistryError:
     return RegistryError(500, 50001, f"Error in the backend data store: {detail}")
+
+
+def compile_timed_out(seconds: float) -> RegistryError:
+    # Confluent's code for an operation past its time limit.
+    return RegistryError(
+        500, 50002, f"Operation timed out: compiling the schema took over {seconds:g} s"
+    )
+
+
+def compile_failed(detail: str) -> RegistryError:
+    return RegistryError(500, 500, f"Internal server error: {detail}")

@@ -9,6 +9,7 @@ import uvicorn
 from contracts_core.errors import UsageError
 
 from .app import DEFAULT_MAX_BODY, build_app
+from .compiler import stop_worker
 from .server_auth import Credentials
 from .service import Registry
 from .stores import open_store
@@ -42,3 +43,4 @@ def serve(
         raise
     finally:
         opened.close()
+        stop_worker()
