@@ -33,7 +33,7 @@ from contracts_core.errors import UsageError
 
 from . import errors
 from .model import Candidate, Reference, SchemaRecord, SubjectVersion
-from .store import Gate, check_import, version_taken
+from .store import Gate, already_registered, check_import, import_place
 
 FORMAT: Final = "1"
 # Held while creating the tables, so instances starting at once do not race.
@@ -177,10 +177,7 @@ class PostgresStore:
 
     def schema_by_id(self, schema_id: int) -> SchemaRecord | None:
         with self._connection() as db:
-            row = db.execute(
-                f"SELECT {_SCHEMA_COLUMNS} FROM registry_schemas s WHERE s.id = %s", (schema_id,)
-            ).fetchone()
-        return None if row is None else _schema(row)
+            return _schema_by_id(db, schema_id)
 
     def uses_of(self, schema_id: int, deleted: bool) -> list[SubjectVersion]:
         sql = f"SELECT {_VERSION_COLUMNS} FROM {_VERSIONS_JOIN} WHERE v.schema_id = %s"
@@ -204,9 +201,9 @@ class PostgresStore:
     def register(self, subject: str, candidate: Candidate, gate: Gate) -> SubjectVersion:
         with self._write(subject) as db:
             live = _versions(db, subject, deleted=False)
-            for existing in live:
-                if existing.schema.fingerprint == candidate.fingerprint:
-                    return existing
+            found = already_registered(live, candidate)
+            if found is not None:
+                return found
             gate(live)
             _lock(db, "schema", candidate.fingerprint)
             row = db.execute(
@@ -228,11 +225,9 @@ class PostgresStore:
                 (subject, schema_id, subject),
             ).fetchone()
             assert numbered is not None
-            record = db.execute(
-                f"SELECT {_SCHEMA_COLUMNS} FROM registry_schemas s WHERE s.id = %s", (schema_id,)
-            ).fetchone()
+            record = _schema_by_id(db, schema_id)
             assert record is not None
-        return SubjectVersion(subject, int(numbered[0]), _schema(record))
+        return SubjectVersion(subject, int(numbered[0]), record)
 
     def import_version(
         self, subject: str, candidate: Candidate, schema_id: int, version: int | None
@@ -255,29 +250,18 @@ class PostgresStore:
                 None if by_fingerprint is None else int(by_fingerprint[0]),
                 None if by_id is None else str(by_id[0]),
             )
-            every = _versions(db, subject, deleted=True)
-            for existing in every:
-                same = existing.schema.id == schema_id
-                if version is None and same and not existing.deleted:
-                    return existing
-                if existing.version == version:
-                    if same:
-                        return existing
-                    raise version_taken(subject, version)
+            number = import_place(subject, _versions(db, subject, deleted=True), schema_id, version)
+            if isinstance(number, SubjectVersion):
+                return number
             if by_id is None:
                 _insert_schema(db, schema_id, candidate)
-            number = (
-                version if version is not None else 1 + max((v.version for v in every), default=0)
-            )
             db.execute(
                 "INSERT INTO registry_versions (subject, version, schema_id) VALUES (%s, %s, %s)",
                 (subject, number, schema_id),
             )
-            record = db.execute(
-                f"SELECT {_SCHEMA_COLUMNS} FROM registry_schemas s WHERE s.id = %s", (schema_id,)
-            ).fetchone()
+            record = _schema_by_id(db, schema_id)
             assert record is not None
-        return SubjectVersion(subject, number, _schema(record))
+        return SubjectVersion(subject, number, record)
 
     def soft_delete(self, subject: str, versions: Sequence[int]) -> None:
         with self._write(subject) as db:
@@ -361,6 +345,13 @@ def _insert_schema(db: psycopg.Connection[Any], schema_id: int, candidate: Candi
 
 def _refs_json(references: tuple[Reference, ...]) -> str:
     return json.dumps([r.to_json() for r in references], sort_keys=True)
+
+
+def _schema_by_id(db: psycopg.Connection[Any], schema_id: int) -> SchemaRecord | None:
+    row = db.execute(
+        f"SELECT {_SCHEMA_COLUMNS} FROM registry_schemas s WHERE s.id = %s", (schema_id,)
+    ).fetchone()
+    return None if row is None else _schema(row)
 
 
 def _schema(row: Sequence[Any]) -> SchemaRecord:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import errors
 from .model import Candidate, Reference, SchemaRecord, SubjectVersion
-from .store import Gate, check_import, version_taken
+from .store import Gate, already_registered, check_import, import_place
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schemas (
@@ -126,12 +126,7 @@ class SQLiteStore:
 
     def schema_by_id(self, schema_id: int) -> SchemaRecord | None:
         with self._connection() as db:
-            row = db.execute(
-                "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
-                "FROM schemas WHERE id = ?",
-                (schema_id,),
-            ).fetchone()
-        return None if row is None else _schema(row)
+            return _schema_by_id(db, schema_id)
 
     def uses_of(self, schema_id: int, deleted: bool) -> list[SubjectVersion]:
         sql = (
@@ -158,9 +153,9 @@ class SQLiteStore:
     def register(self, subject: str, candidate: Candidate, gate: Gate) -> SubjectVersion:
         with self._write() as db:
             live = self._versions(db, subject, deleted=False)
-            for existing in live:
-                if existing.schema.fingerprint == candidate.fingerprint:
-                    return existing
+            found = already_registered(live, candidate)
+            if found is not None:
+                return found
             gate(live)
             row = db.execute(
                 "SELECT id FROM schemas WHERE fingerprint = ?", (candidate.fingerprint,)
@@ -174,13 +169,8 @@ class SQLiteStore:
                 "INSERT INTO versions (subject, version, schema_id) VALUES (?, ?, ?)",
                 (subject, version, schema_id),
             )
-            record = _schema(
-                db.execute(
-                    "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
-                    "FROM schemas WHERE id = ?",
-                    (schema_id,),
-                ).fetchone()
-            )
+            record = _schema_by_id(db, schema_id)
+            assert record is not None
         return SubjectVersion(subject, version, record)
 
     def import_version(
@@ -199,31 +189,19 @@ class SQLiteStore:
                 None if by_fingerprint is None else int(by_fingerprint[0]),
                 None if by_id is None else str(by_id[0]),
             )
-            every = self._versions(db, subject, deleted=True)
-            for existing in every:
-                same = existing.schema.id == schema_id
-                if version is None and same and not existing.deleted:
-                    return existing
-                if existing.version == version:
-                    if same:
-                        return existing
-                    raise version_taken(subject, version)
+            number = import_place(
+                subject, self._versions(db, subject, deleted=True), schema_id, version
+            )
+            if isinstance(number, SubjectVersion):
+                return number
             if by_id is None:
                 _insert_schema(db, schema_id, candidate)
-            number = (
-                version if version is not None else 1 + max((v.version for v in every), default=0)
-            )
             db.execute(
                 "INSERT INTO versions (subject, version, schema_id) VALUES (?, ?, ?)",
                 (subject, number, schema_id),
             )
-            record = _schema(
-                db.execute(
-                    "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
-                    "FROM schemas WHERE id = ?",
-                    (schema_id,),
-                ).fetchone()
-            )
+            record = _schema_by_id(db, schema_id)
+            assert record is not None
         return SubjectVersion(subject, number, record)
 
     def soft_delete(self, subject: str, versions: Sequence[int]) -> None:
@@ -295,6 +273,15 @@ def _insert_schema(db: sqlite3.Connection, schema_id: int | None, candidate: Can
 
 def _refs_json(references: tuple[Reference, ...]) -> str:
     return json.dumps([r.to_json() for r in references], sort_keys=True)
+
+
+def _schema_by_id(db: sqlite3.Connection, schema_id: int) -> SchemaRecord | None:
+    row = db.execute(
+        "SELECT id, fingerprint, schema, refs, descriptors, root, schema_type "
+        "FROM schemas WHERE id = ?",
+        (schema_id,),
+    ).fetchone()
+    return None if row is None else _schema(row)
 
 
 def _schema(row: tuple[object, ...]) -> SchemaRecord:

@@ -89,6 +89,35 @@ def check_import(
         raise errors.not_permitted(f"Overwrite new schema with id {schema_id} is not permitted.")
 
 
+def already_registered(
+    live: Sequence[SubjectVersion], candidate: Candidate
+) -> SubjectVersion | None:
+    """The subject's live version holding this schema, if any: registering it again
+    answers that version."""
+    for existing in live:
+        if existing.schema.fingerprint == candidate.fingerprint:
+            return existing
+    return None
+
+
+def import_place(
+    subject: str, every: Sequence[SubjectVersion], schema_id: int, version: int | None
+) -> SubjectVersion | int:
+    """Where an import of `schema_id` lands among the subject's versions (soft-deleted
+    included): the version that already holds it (nothing to write), else the number
+    to write (`version`, or the next one). A `version` holding another schema is
+    refused."""
+    for existing in every:
+        same = existing.schema.id == schema_id
+        if version is None and same and not existing.deleted:
+            return existing
+        if existing.version == version:
+            if same:
+                return existing
+            raise version_taken(subject, version)
+    return version if version is not None else 1 + max((v.version for v in every), default=0)
+
+
 def version_taken(subject: str, version: int) -> errors.RegistryError:
     # Confluent overwrites the version in this case; we refuse rather than
     # silently replace a schema that consumers may already have read.
