@@ -92,6 +92,13 @@ class TinyLM(nn.Module):
         return self.head(hidden.mean(dim=1) + hidden[:, -1])
 
 
+def wait_for_step(tag: str, ids: torch.Tensor) -> None:
+    """Record a generation step in CALLS[tag], then wait for a permit of STEPS[tag]."""
+    CALLS.setdefault(tag, []).append(tuple(ids.shape))
+    permit = STEPS.setdefault(tag, threading.Semaphore(0))
+    assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+
+
 class GatedLM(TinyLM):
     """TinyLM (same weights) whose every step is recorded and waits for a permit of
     STEPS[tag], which the test hands out one step at a time."""
@@ -101,9 +108,7 @@ class GatedLM(TinyLM):
         self.tag = tag
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
-        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
-        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        wait_for_step(self.tag, ids)
         return super().forward(ids)
 
 
@@ -157,9 +162,7 @@ class GatedStatefulLM(StatefulLM):
     def forward(
         self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        CALLS.setdefault(self.tag, []).append(tuple(ids.shape))
-        permit = STEPS.setdefault(self.tag, threading.Semaphore(0))
-        assert permit.acquire(timeout=GATE_BOUND_S), "test never allowed this step"
+        wait_for_step(self.tag, ids)
         return super().forward(ids, state)
 
 

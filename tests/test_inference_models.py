@@ -48,10 +48,16 @@ def x_input(*values: float) -> InputTensor:
 
 
 def recording_repo(
-    tmp_path: Path, tag: str, header: str = "", tables: str = "", inline: bool = False
+    tmp_path: Path,
+    tag: str,
+    header: str = "",
+    tables: str = "",
+    inline: bool = False,
+    options: str = "",
 ) -> Path:
     """The recording model; its forward passes stay in the runner threads unless
-    `inline` (a gated pass on the event loop would hold the test's own loop)."""
+    `inline` (a gated pass on the event loop would hold the test's own loop).
+    `options`: more of its constructor's keyword arguments, as TOML (`oom_above = 2`)."""
     if not inline:
         off = "[batching]\ninline_below_us = 0\n"
         tables = (
@@ -68,8 +74,8 @@ def recording_repo(
         module,
         tensors=fx.RECORDING_TENSORS,
         header=header or "max_batch_size = 8",
-        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}" }}\n'
-        + tables,
+        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\n'
+        f'kwargs = {{ tag = "{tag}"{", " + options if options else ""} }}\n' + tables,
     )
     return tmp_path
 
@@ -336,17 +342,8 @@ def test_a_cancelled_request_is_dropped(tmp_path: Path) -> None:
 @pytest.mark.parametrize("split", [False, True])
 def test_out_of_memory_fails_the_batch_and_the_server_goes_on(tmp_path: Path, split: bool) -> None:
     tag = f"oom-{split}"
-    fx.CALLS.pop(tag, None)
-    fx.gate(tag).set()
-    fx.write_model(
-        tmp_path,
-        "rec",
-        "state_dict",
-        fx.Recording(tag),
-        tensors=fx.RECORDING_TENSORS,
-        header="max_batch_size = 8",
-        tables=f'[batching]\nsplit_on_oom = {str(split).lower()}\ninline_below_us = 0\n\n[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", oom_above = 2 }}',
-    )
+    tables = f"[batching]\nsplit_on_oom = {str(split).lower()}\n"
+    recording_repo(tmp_path, tag, tables=tables, options="oom_above = 2")
     registry = CollectorRegistry()
 
     async def scenario() -> list[Any]:
@@ -564,17 +561,7 @@ def test_bool_elements_are_bytes_0_or_1() -> None:
 
 def test_a_failing_model_is_internal_and_the_server_goes_on(tmp_path: Path) -> None:
     tag = "fails"
-    fx.CALLS.pop(tag, None)
-    fx.gate(tag).set()
-    fx.write_model(
-        tmp_path,
-        "rec",
-        "state_dict",
-        fx.Recording(tag),
-        tensors=fx.RECORDING_TENSORS,
-        header="max_batch_size = 8",
-        tables=f'[state_dict]\nmodule = "inference_fixtures:Recording"\nkwargs = {{ tag = "{tag}", fail_on_negative = true }}',
-    )
+    recording_repo(tmp_path, tag, options="fail_on_negative = true")
     registry = CollectorRegistry()
 
     async def scenario() -> tuple[InferenceError, Any]:
