@@ -155,6 +155,15 @@ def run_go(
     return run_bounded([go, *args], cwd=cwd, timeout=timeout, env=full)
 
 
+def build_go_program(folder: Path, binary: Path) -> Path:
+    """`go build` the program in `folder` to `binary`, after `go vet` passes on it."""
+    built = run_go(folder, "build", "-o", str(binary), ".", timeout=300)
+    assert built.returncode == 0, built.stderr
+    vet = run_go(folder, "vet", ".", timeout=300)
+    assert vet.returncode == 0, vet.stderr
+    return binary
+
+
 def go_client_fixture(dest: Path) -> Path:
     """The Go client fixture workspace (tests/fixtures/go_client) without its goldens."""
     shutil.copytree(

@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import REPO, copy_repo_workspace, run_bounded, run_contracts, run_go
+from conftest import REPO, build_go_program, copy_repo_workspace, run_bounded, run_contracts
 from fleet.inference.v1 import inference_service_pb2 as pb
 from fleet.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from fleet.inference.v1 import tensor_pb2
@@ -52,12 +52,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    binary = tmp_path_factory.mktemp("inference-go-bin") / "inference_go"
-    built = run_go(GO_CLIENT, "build", "-o", str(binary), ".", timeout=300)
-    assert built.returncode == 0, built.stderr
-    vet = run_go(GO_CLIENT, "vet", ".", timeout=300)
-    assert vet.returncode == 0, vet.stderr
-    return binary
+    return build_go_program(GO_CLIENT, tmp_path_factory.mktemp("inference-go-bin") / "inference_go")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, copy_repo_workspace, run_bounded, run_contracts, run_go
+from conftest import REPO, build_go_program, copy_repo_workspace, run_bounded, run_contracts
 from contracts_runtime.calls import DRAINING_DETAILS
 from runtime_process import ServiceProcess, wait_until
 from scaffold_helpers import edit
@@ -89,12 +89,7 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    binary = tmp_path_factory.mktemp("scaffold-go-bin") / "scaffold_go"
-    built = run_go(GO_CLIENT, "build", "-o", str(binary), ".", timeout=300)
-    assert built.returncode == 0, built.stderr
-    vet = run_go(GO_CLIENT, "vet", ".", timeout=300)
-    assert vet.returncode == 0, vet.stderr
-    return binary
+    return build_go_program(GO_CLIENT, tmp_path_factory.mktemp("scaffold-go-bin") / "scaffold_go")
 
 
 Start = Callable[..., ServiceProcess]
