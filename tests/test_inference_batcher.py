@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from contracts_runtime.inference import Batcher, BatchPolicy, InferenceError, QueueFullError
-from contracts_runtime.inference.batcher import Queued
+from contracts_runtime.inference.batcher import Queued, Traffic
 
 T = TypeVar("T")
 BOUND_S = 10.0
@@ -315,15 +315,28 @@ def test_instances_are_threads_running_side_by_side() -> None:
     assert names == {"infer-m-0", "infer-m-1"}
 
 
-def test_a_fast_models_lone_items_run_inline_once_timed() -> None:
+# The tiny-model rule off (inline_below_s=0), so only being alone counts.
+ALONE = BatchPolicy(inline_below_s=0, inline_alone_below_s=10.0, max_batch_size=4)
+INLINE_RULES = pytest.mark.parametrize(
+    "alone", [False, True], ids=["a fast model", "a request alone on the loop"]
+)
+
+
+def traffic_for(alone: bool) -> Traffic | None:
+    return Traffic(alone_after_s=0) if alone else None
+
+
+@INLINE_RULES
+def test_lone_items_run_inline_once_timed(alone: bool) -> None:
     """The first lone item goes through a runner thread (no timing yet); once lone
-    items are known to take less than the threshold, one with nothing queued runs on
-    the caller's thread; a batch still runs in the runner thread."""
+    items are known to take less than the threshold, one with nothing queued (and,
+    for the second rule, nothing else in flight or ready on the loop, and the last
+    answer long enough ago) runs on the caller's thread."""
     model = FakeModel()
 
     async def scenario() -> None:
-        policy = BatchPolicy(max_batch_size=4, inline_below_s=10.0)
-        batcher = await started(Batcher("m", policy, model))
+        policy = ALONE if alone else BatchPolicy(max_batch_size=4, inline_below_s=10.0)
+        batcher = await started(Batcher("m", policy, model, traffic=traffic_for(alone)))
         assert await batcher.submit(1) == 2
         assert model.threads == {"infer-m-0"}
         model.threads.clear()
@@ -335,7 +348,8 @@ def test_a_fast_models_lone_items_run_inline_once_timed() -> None:
     assert model.batches == [[1], [2]]
 
 
-def test_a_slow_model_never_runs_inline() -> None:
+@INLINE_RULES
+def test_a_slow_model_never_runs_inline(alone: bool) -> None:
     names: list[str] = []
 
     def execute(instance: int, batch: list[Queued[int, int]]) -> list[int]:
@@ -344,8 +358,12 @@ def test_a_slow_model_never_runs_inline() -> None:
         return [q.item for q in batch]
 
     async def scenario() -> None:
-        policy = BatchPolicy(inline_below_s=0.001)
-        batcher: Batcher[int, int] = Batcher("m", policy, execute)
+        policy = (
+            BatchPolicy(inline_below_s=0, inline_alone_below_s=0.001)
+            if alone
+            else BatchPolicy(inline_below_s=0.001)
+        )
+        batcher: Batcher[int, int] = Batcher("m", policy, execute, traffic=traffic_for(alone))
         await batcher.start()
         for item in range(4):
             assert await batcher.submit(item) == item
@@ -367,6 +385,74 @@ def test_a_queue_delay_turns_inline_runs_off() -> None:
 
     run(scenario())
     assert model.threads == {"infer-m-0"}
+
+
+def test_an_item_is_not_alone_while_another_models_item_is_in_flight() -> None:
+    """The batchers of one loop share their traffic: an item of another model held in
+    its runner keeps this one off the loop."""
+    model, other = FakeModel(), FakeModel()
+
+    async def scenario() -> None:
+        traffic = Traffic(alone_after_s=0)
+        batcher = await started(Batcher("m", ALONE, model, traffic=traffic))
+        busy = await started(Batcher("other", ALONE, other, traffic=traffic))
+        assert await batcher.submit(1) == 2  # timed
+        held = await hold_first(other, busy)
+        model.threads.clear()
+        assert await batcher.submit(2) == 4
+        assert model.threads == {"infer-m-0"}
+        other.gate.set()
+        assert await held == 200
+        model.threads.clear()
+        assert await batcher.submit(3) == 6
+        assert model.threads == {threading.current_thread().name}
+        await batcher.close()
+        await busy.close()
+
+    run(scenario())
+
+
+def test_items_submitted_together_are_not_alone() -> None:
+    """BatchPredict's items arrive as tasks started together: the first sees the
+    others ready on the loop, so none runs inline ahead of the rest."""
+    model = FakeModel()
+
+    async def scenario() -> list[int]:
+        batcher = await started(Batcher("m", ALONE, model, traffic=Traffic(alone_after_s=0)))
+        assert await batcher.submit(1) == 2  # timed
+        model.threads.clear()
+        results = await asyncio.gather(*(batcher.submit(i) for i in (2, 3, 4)))
+        await batcher.close()
+        return results
+
+    assert run(scenario()) == [4, 6, 8]
+    assert model.threads == {"infer-m-0"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "alone_after_s"),
+    [
+        # Within `alone_after_s` of the last answer a request was most likely waiting
+        # in grpc while a pass ran on the loop.
+        (ALONE, 60.0),
+        (BatchPolicy(inline_below_s=0, inline_alone_below_s=10.0, instances=2), 0.0),
+        (BatchPolicy(inline_below_s=0, inline_alone_below_s=10.0, max_queue_delay_s=0.001), 0.0),
+        (BatchPolicy(inline_below_s=0, inline_alone_below_s=0), 0.0),
+    ],
+    ids=["soon after an answer", "two instances", "a queue delay", "turned off"],
+)
+def test_items_that_stay_off_the_loop(policy: BatchPolicy, alone_after_s: float) -> None:
+    model = FakeModel()
+
+    async def scenario() -> None:
+        traffic = Traffic(alone_after_s=alone_after_s)
+        batcher = await started(Batcher("m", policy, model, traffic=traffic))
+        for item in range(3):
+            assert await batcher.submit(item) == 2 * item
+        await batcher.close()
+
+    run(scenario())
+    assert threading.current_thread().name not in model.threads
 
 
 def test_a_failing_batch_fails_its_items_and_the_batcher_goes_on() -> None:

@@ -32,6 +32,7 @@ preferred_batch_sizes = [4, 2]
 queue_size = 16
 split_on_oom = true
 inline_below_us = 50
+inline_alone_below_us = 5000
 
 [instances]
 count = 2
@@ -71,6 +72,7 @@ def test_a_valid_config_reads_every_key(tmp_path: Path) -> None:
     assert config.batching.preferred_batch_sizes == (2, 4)
     assert (config.batching.queue_size, config.batching.split_on_oom) == (16, True)
     assert config.batching.inline_below_us == 50
+    assert config.batching.inline_alone_below_us == 5000
     assert (config.instances.count, config.instances.cpu_threads) == (2, 1)
     assert [(s.name, s.dtype, s.dims) for s in config.inputs] == [("image", "FP32", (3, -1))]
     assert config.platform_name == "pytorch_torchscript"
@@ -89,6 +91,7 @@ def test_defaults(tmp_path: Path) -> None:
     )
     assert (config.batching.preferred_batch_sizes, config.batching.split_on_oom) == ((), False)
     assert config.batching.inline_below_us == 200
+    assert config.batching.inline_alone_below_us == 20_000
     assert (config.instances.count, config.instances.cpu_threads) == (1, 0)
 
 
@@ -114,6 +117,11 @@ def test_defaults(tmp_path: Path) -> None:
             "inline_below_us = 50",
             "inline_below_us = -1",
             "batching.inline_below_us: expected a whole number >= 0",
+        ),
+        (
+            "inline_alone_below_us = 5000",
+            "inline_alone_below_us = 0.5",
+            "batching.inline_alone_below_us: expected a whole number >= 0",
         ),
         (
             "split_on_oom = true",

@@ -56,10 +56,11 @@ def recording_repo(
     options: str = "",
 ) -> Path:
     """The recording model; its forward passes stay in the runner threads unless
-    `inline` (a gated pass on the event loop would hold the test's own loop).
+    `inline` (a gated pass on the event loop would hold the test's own loop; its
+    variable dimension already keeps lone requests off the loop).
     `options`: more of its constructor's keyword arguments, as TOML (`oom_above = 2`)."""
     if not inline:
-        off = "[batching]\ninline_below_us = 0\n"
+        off = "[batching]\ninline_below_us = 0\ninline_alone_below_us = 0\n"
         tables = (
             tables.replace("[batching]\n", off) if "[batching]" in tables else tables + "\n" + off
         )
@@ -495,6 +496,47 @@ def test_an_inline_pass_runs_with_the_instances_cpu_threads(tmp_path: Path) -> N
         assert fx.THREADS[tag] == [1, 1, 1]
     finally:
         torch.set_num_threads(main_threads)
+
+
+def test_a_lone_request_runs_on_the_loop_unless_a_dimension_varies(tmp_path: Path) -> None:
+    """Only the lone-request rule here (the tiny-model one is off): once timed, a lone
+    request to a fixed-shape model runs on the event loop's thread; one to a model with
+    a variable dimension stays in its runner thread, as its next input may be long."""
+    tag = "alone"
+    fx.THREAD_NAMES.pop(tag, None)
+    fx.THREAD_NAMES.pop(f"{tag}-varying", None)
+    fx.gate(tag).set()
+    fx.gate(f"{tag}-varying").set()
+    for name, dims in (("fixed", [2]), ("varying", [-1])):
+        model_tag = tag if name == "fixed" else f"{tag}-varying"
+        fx.write_model(
+            tmp_path,
+            name,
+            "state_dict",
+            fx.Recording(model_tag),
+            tensors=fx.tensor_table("inputs", "x", "FP32", dims)
+            + fx.tensor_table("outputs", "y", "FP32", dims),
+            header="max_batch_size = 8",
+            tables='[state_dict]\nmodule = "inference_fixtures:Recording"\n'
+            f'kwargs = {{ tag = "{model_tag}" }}\n[batching]\ninline_below_us = 0\n',
+        )
+
+    async def scenario() -> list[list[float]]:
+        repo = await loaded(tmp_path)
+        answers = []
+        for name in ("fixed", "varying"):
+            for _ in range(2):
+                # Well past the last answer: nothing about it says a call was waiting.
+                await asyncio.sleep(0.01)
+                [y] = await repo.get(name).predict([x_input(1, 2)])
+                answers.append(list(struct.unpack("<2f", y.data)))
+        await repo.close()
+        return answers
+
+    assert run(scenario()) == [[3.0, 5.0]] * 4
+    # The warm-up pass, the first (timing) request, then the loop's thread.
+    assert fx.THREAD_NAMES[tag] == ["infer-fixed:1-0", "infer-fixed:1-0", "MainThread"]
+    assert fx.THREAD_NAMES[f"{tag}-varying"] == ["infer-varying:1-0"] * 3
 
 
 def test_lookups_name_what_is_missing(tmp_path: Path) -> None:

@@ -19,14 +19,25 @@ How a batch forms, each time a runner thread is free:
   waited the delay.
 - With preferred sizes, a batch larger than the smallest preferred size is cut to the
   largest preferred size it can hold; the rest waits for the next free thread.
-- Inline: when nothing is queued, an instance is free, and lone items of this batcher
-  have been running in less than `inline_below_s` (an average of what `execute` took
-  for batches of one, quick to fall and slow to rise), the item runs at once on the
-  caller's thread, in the instance's place. Handing a lone item to a runner thread
-  and its answer back costs two thread wake-ups and GIL hand-overs (100 to 200 us of
-  CPU on a busy 2-core machine), more than a tiny model takes to run. A model slower
-  than the threshold from its first lone item never runs inline; one that turns slow
-  stops running inline after a few dozen slow passes.
+- Inline: when nothing is queued and an instance is free, an item may run at once on
+  the caller's thread (the event loop's), in the instance's place. Handing it to a
+  runner thread and its answer back costs two thread wake-ups and GIL hand-overs (150
+  to 200 us on a 2-core VM), more than a tiny model takes to run. It runs inline when
+  either
+  - lone items of this batcher take less than `inline_below_s` (an average of what
+    `execute` took for batches of one, quick to fall and slow to rise): a tiny model
+    runs inline whenever it is free, even under load; one slower than the threshold
+    from its first lone item never does; one that turns slow stops after a few dozen
+    slow passes;
+  - or the item is alone (`Traffic`): no other item of any batcher on the loop in
+    flight, no other callback ready on the loop, the last answer at least
+    `ALONE_AFTER_S` old; and lone items take less than `inline_alone_below_s`, the
+    batcher has one instance and no queue delay. The loop is blocked for the pass,
+    so calls arriving meanwhile wait inside grpc: with one instance they would have
+    waited for it anyway, and the threshold bounds how long health checks wait. They
+    reach the batcher right after the pass, sooner than `ALONE_AFTER_S`, so they are
+    not alone and batch as usual; a lone caller's next request comes later.
+  The first items, before the average exists, go through the runner threads.
 
 A full queue (`queue_size` items, whatever their sizes) refuses at once with
 RESOURCE_EXHAUSTED; a closed batcher with UNAVAILABLE.
@@ -59,8 +70,9 @@ class BatchPolicy:
     preferred_batch_sizes: tuple[int, ...] = ()
     queue_size: int = 256
     instances: int = 1
-    # 0 turns inline runs off.
+    # 0 turns inline runs off (see the module's docstring for both).
     inline_below_s: float = 200e-6
+    inline_alone_below_s: float = 0.02
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.queue_size < 1 or self.instances < 1:
@@ -84,6 +96,32 @@ class Queued(Generic[T, R]):
     abandoned: bool = field(default=False)
 
 
+# A request that reaches the batcher sooner than this after the last answer had most
+# likely been waiting inside grpc while a pass ran on the loop (accepting it takes a
+# loop turn or two, tens of microseconds); a lone caller's next request needs the
+# answer's round trip first (several hundred microseconds here).
+ALONE_AFTER_S = 300e-6
+
+
+@dataclass
+class Traffic:
+    """What the batchers of one event loop share to tell whether a request is alone:
+    their items not yet answered (across models, generation included) and when the
+    last was answered (`time.monotonic()`). Touched only on the loop's thread."""
+
+    in_flight: int = 0
+    last_answered: float = float("-inf")
+    alone_after_s: float = ALONE_AFTER_S
+
+
+def _loop_has_nothing_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """No other callback waits to run on the loop (BatchPredict's other items, a call
+    just accepted). It reads the ready queue of asyncio's own loops; any other loop
+    (uvloop) answers False, which only turns lone inline runs off."""
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready
+
+
 # (instance number, the batch) -> one result or exception per item, in order.
 Execute = Callable[[int, list[Queued[T, R]]], Sequence[R | BaseException]]
 
@@ -96,10 +134,12 @@ class Batcher(Generic[T, R]):
         execute: Execute[T, R],
         init: Callable[[int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         """`init(instance)` runs first in each runner thread (thread settings, warm-up);
         `start` fails with its exception. `on_depth(n)` hears each new queue length
-        (under the queue's lock: keep it cheap, such as a gauge's set)."""
+        (under the queue's lock: keep it cheap, such as a gauge's set). `traffic`, one
+        for every batcher on the loop, turns lone inline runs on."""
         self.name = name
         self._on_depth = on_depth
         self.policy = policy
@@ -117,6 +157,14 @@ class Batcher(Generic[T, R]):
         self._notify = self._cond.notify_all if policy.max_queue_delay_s > 0 else self._cond.notify
         # A queue delay asks for fuller batches: a lone item waits for company there.
         self._inline_below = policy.inline_below_s if policy.max_queue_delay_s == 0 else 0.0
+        self._traffic = traffic
+        # With more instances, a request arriving during a pass on the loop could have
+        # run on another instance at once; here it waits inside grpc until the pass ends.
+        self._alone_below = (
+            policy.inline_alone_below_s
+            if traffic is not None and policy.max_queue_delay_s == 0 and policy.instances == 1
+            else 0.0
+        )
 
     @property
     def queued(self) -> int:
@@ -164,16 +212,37 @@ class Batcher(Generic[T, R]):
                 raise QueueFullError(
                     f"model '{self.name}': queue full ({self.policy.queue_size} requests waiting); retry with backoff",
                 )
-            if lone is not None and lone < self._inline_below and not self._queue:
+            if (
+                lone is not None
+                and not self._queue
+                and (
+                    lone < self._inline_below
+                    or (lone < self._alone_below and self._alone(loop, now))
+                )
+            ):
                 inline = self._lend()
             if inline is None:
                 self._queue.append(queued)
                 self._depth_changed()
                 self._notify()
-        if inline is not None:
-            return self._run_inline(inline, queued)
+        traffic = self._traffic
+        if traffic is not None:
+            traffic.in_flight += 1
+        try:
+            if inline is not None:
+                return self._run_inline(inline, queued)
+            return await self._answer(queued, loop, now)
+        finally:
+            if traffic is not None:
+                traffic.in_flight -= 1
+                traffic.last_answered = time.monotonic()
+
+    async def _answer(self, queued: Queued[T, R], loop: asyncio.AbstractEventLoop, now: float) -> R:
+        """The queued item's outcome once a runner thread ran it; DEADLINE_EXCEEDED when
+        its deadline passes first. An item whose caller stopped waiting never runs."""
+        deadline, future = queued.deadline, queued.future
         if deadline is None:
-            # No timer to arm: the plain await is the lone request's short path.
+            # No timer to arm: the plain await is the short path.
             try:
                 return await future
             except BaseException:
@@ -191,6 +260,17 @@ class Batcher(Generic[T, R]):
         except BaseException:
             self._abandon(queued)
             raise
+
+    def _alone(self, loop: asyncio.AbstractEventLoop, now: float) -> bool:
+        """Nothing else in flight on this loop, nothing ready to run on it, and the
+        last answer went out long enough ago that this request was not held up by it."""
+        traffic = self._traffic
+        return (
+            traffic is not None
+            and traffic.in_flight == 0
+            and now - traffic.last_answered >= traffic.alone_after_s
+            and _loop_has_nothing_ready(loop)
+        )
 
     def _lend(self) -> int | None:
         """A free instance, marked busy; None when all are running. Under the lock."""

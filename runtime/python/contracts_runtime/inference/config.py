@@ -35,6 +35,9 @@ class BatchingConfig:
     split_on_oom: bool = False
     # Lone requests of a model faster than this run on the event loop (batcher.py).
     inline_below_us: int = 200
+    # A request alone in the server runs on the event loop when the model's lone
+    # requests take less than this (batcher.py); 0: never.
+    inline_alone_below_us: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -248,8 +251,11 @@ def _batching(table: _Table | None, max_batch_size: int) -> BatchingConfig:
     queue_size = table.take_int("queue_size", 256, 1)
     split = table.take_bool("split_on_oom", False)
     inline = table.take_int("inline_below_us", BatchingConfig.inline_below_us, 0)
+    alone = table.take_int("inline_alone_below_us", BatchingConfig.inline_alone_below_us, 0)
     table.done()
-    return BatchingConfig(delay, tuple(sorted(set(preferred_raw))), queue_size, split, inline)
+    return BatchingConfig(
+        delay, tuple(sorted(set(preferred_raw))), queue_size, split, inline, alone
+    )
 
 
 def _instances(table: _Table | None) -> InstancesConfig:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from prometheus_client import CollectorRegistry
 
-from contracts_runtime.inference.batcher import Batcher, BatchPolicy, Queued
+from contracts_runtime.inference.batcher import Batcher, BatchPolicy, Queued, Traffic
 from contracts_runtime.inference.config import ModelConfig, load_configs
 from contracts_runtime.inference.errors import (
     InferenceError,
@@ -27,6 +27,7 @@ from contracts_runtime.inference.errors import (
 )
 from contracts_runtime.inference.metrics import ModelMetrics, metrics_for
 from contracts_runtime.inference.tensors import (
+    VARIABLE,
     InputCheck,
     InputTensor,
     OutputTensor,
@@ -94,6 +95,7 @@ class Model:
         device: str,
         runners: list[Runner],
         metrics: ModelMetrics,
+        traffic: Traffic | None = None,
     ) -> None:
         self.config = config
         self.version = version
@@ -116,6 +118,11 @@ class Model:
             instances=config.instances.count,
             # A generation holds the instance for many steps: never on the event loop.
             inline_below_s=0.0 if generate else batching.inline_below_us / 1e6,
+            # With a variable dimension, one pass's time says little of the next one's:
+            # a long input would hold the loop up.
+            inline_alone_below_s=0.0
+            if generate or any(VARIABLE in s.dims for s in config.inputs)
+            else batching.inline_alone_below_us / 1e6,
         )
         self._batcher: Batcher[Any, Any] = Batcher(
             f"{config.name}:{version}",
@@ -123,6 +130,7 @@ class Model:
             self._run_generate if generate else self._run_predict,
             self._init_instance,
             on_depth=metrics.pending.set,
+            traffic=traffic,
         )
         self.metadata = ModelMetadata(
             name=config.name,
@@ -333,6 +341,7 @@ class ModelRepository:
         log.info("inference device", extra={"device": chosen, "requested": device or "auto"})
         metrics = metrics_for(registry)
         models: dict[str, dict[str, Model]] = {}
+        traffic = Traffic()
         for config in configs:
             versions: dict[str, Model] = {}
             for version in config.versions:
@@ -346,7 +355,7 @@ class ModelRepository:
                     for _ in range(config.instances.count)
                 ]
                 versions[version] = Model(
-                    config, version, chosen, runners, metrics.model(config.name, version)
+                    config, version, chosen, runners, metrics.model(config.name, version), traffic
                 )
             models[config.name] = versions
         return cls(models, {c.name: c for c in configs}, chosen)
