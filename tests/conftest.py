@@ -225,3 +225,17 @@ def start_service() -> Iterator[Callable[..., Any]]:
     from runtime_process import service_starter
 
     yield from service_starter()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs: a zombie (killed, not yet reaped by its parent)
+    does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return not stat.read_text().split(") ")[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return False

@@ -8,6 +8,7 @@ opens it, which makes batching scenarios deterministic."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 import threading
 from collections.abc import Sequence
@@ -37,6 +38,23 @@ def _open_event() -> threading.Event:
     event = threading.Event()
     event.set()
     return event
+
+
+class ExitOnNegative(nn.Module):
+    """x [-1] -> y = x * scale + 1, and the process it runs in exits (code 3) on a
+    negative input: a model process dying mid-batch. Reports its process id as y[0]
+    when the input is empty of negatives and its first element is 1234."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool((x < 0).any()):
+            os._exit(3)
+        if bool((x[:, 0] == 1234).all()):
+            return torch.full_like(x, float(os.getpid()))
+        return x * self.scale + 1
 
 
 class TinyClassifier(nn.Module):

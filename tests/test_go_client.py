@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Overran, go_client_fixture, run_bounded, run_contracts, run_go
+from conftest import REPO, Overran, alive, go_client_fixture, run_bounded, run_contracts, run_go
 
 from codegen.gen import go_client
 from codegen.gen.templates import BUILTIN_DIR, Templates
@@ -71,19 +71,9 @@ def test_bounded_run_kills_a_process_group_that_ignores_sigterm(tmp_path: Path) 
     assert time.monotonic() - start < 15
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), f"grandchild {child} survived"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed grandchild is reparented to init and may linger as a zombie.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))
+    assert not alive(child), f"grandchild {child} survived"
 
 
 # --- golden files and generator behaviour -------------------------------------

@@ -37,6 +37,7 @@ inline_alone_below_us = 5000
 [instances]
 count = 2
 cpu_threads = 1
+isolation = "process"
 
 [[inputs]]
 name = "image"
@@ -74,6 +75,7 @@ def test_a_valid_config_reads_every_key(tmp_path: Path) -> None:
     assert config.batching.inline_below_us == 50
     assert config.batching.inline_alone_below_us == 5000
     assert (config.instances.count, config.instances.cpu_threads) == (2, 1)
+    assert config.instances.isolation == "process"
     assert [(s.name, s.dtype, s.dims) for s in config.inputs] == [("image", "FP32", (3, -1))]
     assert config.platform_name == "pytorch_torchscript"
 
@@ -93,6 +95,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.batching.inline_below_us == 200
     assert config.batching.inline_alone_below_us == 20_000
     assert (config.instances.count, config.instances.cpu_threads) == (1, 0)
+    assert config.instances.isolation == "thread"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +115,11 @@ def test_defaults(tmp_path: Path) -> None:
             "max_batch_size: expected a whole number >= 0",
         ),
         ("count = 2", "count = 0", "instances.count: expected a whole number >= 1"),
+        (
+            'isolation = "process"',
+            'isolation = "fork"',
+            "instances.isolation: expected one of thread, process",
+        ),
         ("queue_size = 16", "queue_size = 0", "batching.queue_size: expected a whole number >= 1"),
         (
             "inline_below_us = 50",
@@ -290,6 +298,12 @@ def test_generate_state_is_off_unless_set(tmp_path: Path) -> None:
             "generate.state: expected true or false",
         ),
         (
+            LM + '\n[instances]\nisolation = "process"\n',
+            "model.pt",
+            'instances.isolation = "process" is for kind = "predict"; generation runs in '
+            "the serving process",
+        ),
+        (
             LM.replace("torchscript", "torch_export").replace("max_tokens = 4", "state = true"),
             "model.pt2",
             'generate.state = true needs platform = "torchscript" or "state_dict": a '
@@ -323,7 +337,8 @@ def state_dict_model(root: Path, module: str, kwargs: str = "{ tag = 'sd' }") ->
 
 
 def test_weights_that_do_not_load_are_named(tmp_path: Path) -> None:
-    write(tmp_path, VALID)
+    # In the serving process: a model process loads its weights when it starts.
+    write(tmp_path, VALID.replace('isolation = "process"\n', ""))
     (tmp_path / "clf" / "1" / "model.pt").write_bytes(b"not a torchscript archive")
     with pytest.raises(RepositoryError) as bad:
         load(tmp_path)

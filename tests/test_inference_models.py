@@ -6,6 +6,9 @@ CUDA out-of-memory, validation and per-thread CPU settings. Every wait is bounde
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 import struct
 import time
 from collections.abc import Callable, Coroutine
@@ -16,6 +19,7 @@ import grpc
 import inference_fixtures as fx
 import pytest
 import torch
+from conftest import alive
 from contracts_runtime.inference import (
     InferenceError,
     InputTensor,
@@ -158,6 +162,141 @@ def test_three_formats_answer_as_the_model_does(tmp_path: Path) -> None:
             ("logits", (-1, 3)),
             ("label", (-1,)),
         ]
+
+
+def write_isolated(root: Path, name: str, module: str, tensors: str, header: str) -> None:
+    """A state-dict model whose instance runs in a model process."""
+    cls = getattr(fx, module)
+    kwargs = "{ classes = 3 }" if module == "TinyClassifier" else "{}"
+    fx.write_model(
+        root,
+        name,
+        "state_dict",
+        fx.seeded(cls) if module == "TinyClassifier" else cls(),
+        tensors=tensors,
+        header=header,
+        tables=f'[state_dict]\nmodule = "inference_fixtures:{module}"\nkwargs = {kwargs}\n'
+        '[instances]\nisolation = "process"\ncpu_threads = 1\n',
+    )
+
+
+def test_a_model_process_answers_as_the_serving_process_does(tmp_path: Path) -> None:
+    """The same weights in the serving process and in a model process of their own:
+    the same answers, batched alike (one pass for concurrent requests), and closing
+    the repository stops the child."""
+    header = "max_batch_size = 8"
+    fx.write_model(
+        tmp_path,
+        "inside",
+        "state_dict",
+        fx.seeded(fx.TinyClassifier),
+        tensors=fx.CLASSIFIER_TENSORS,
+        header=header,
+        tables='[state_dict]\nmodule = "inference_fixtures:TinyClassifier"\nkwargs = { classes = 3 }',
+    )
+    write_isolated(tmp_path, "isolated", "TinyClassifier", fx.CLASSIFIER_TENSORS, header)
+    torch.manual_seed(2)
+    images = [torch.randn(1, 3, 4, 4) for _ in range(6)]
+    inputs = [
+        InputTensor("image", "FP32", (1, 3, 4, 4), struct.pack("<48f", *i.flatten().tolist()))
+        for i in images
+    ]
+
+    async def scenario() -> tuple[list[Any], list[Any], Any, list[int]]:
+        repo = await loaded(tmp_path)
+        isolated = repo.get("isolated")
+        children = [
+            p.pid
+            for p in multiprocessing.active_children()
+            if p.name == "model-isolated-1" and p.pid is not None
+        ]
+        assert len(children) == 1 and alive(children[0])
+        inside = await asyncio.gather(*(repo.get("inside").predict([i]) for i in inputs))
+        apart = await asyncio.gather(*(isolated.predict([i]) for i in inputs))
+        stats = isolated.stats()
+        await repo.close()
+        return inside, apart, stats, children
+
+    inside, apart, stats, children = run(scenario())
+    for mine, theirs in zip(inside, apart, strict=True):
+        assert [(o.name, o.shape, o.data) for o in mine] == [
+            (o.name, o.shape, o.data) for o in theirs
+        ]
+    assert stats.inference_count == 6 and stats.exec_count < 6  # batched across the pipe
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in children)
+
+
+def test_a_model_process_that_dies_fails_its_batch_and_starts_again(tmp_path: Path) -> None:
+    """Dead during a batch: that batch fails, named, and the next starts a new child.
+    Dead between batches (killed): the next batch starts a new child and is answered.
+    A child that cannot start again: UNAVAILABLE naming why."""
+    write_isolated(
+        tmp_path, "fragile", "ExitOnNegative", fx.RECORDING_TENSORS, "max_batch_size = 4"
+    )
+
+    async def pid_of(model: Any) -> int:
+        [answer] = await model.predict([x_input(1234)])
+        return int(struct.unpack("<f", answer.data)[0])
+
+    async def scenario() -> tuple[list[int], InferenceError, list[float], InferenceError]:
+        repo = await loaded(tmp_path)
+        model = repo.get("fragile")
+        pids = [await pid_of(model)]
+        with pytest.raises(InferenceError) as died:
+            await model.predict([x_input(-1)])
+        [answer] = await model.predict([x_input(1, 2)])
+        pids.append(await pid_of(model))
+        os.kill(pids[-1], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(pids[-1]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        pids.append(await pid_of(model))
+        # Weights gone, then the child: it cannot load them again.
+        (tmp_path / "fragile" / "1" / "weights.pt").unlink()
+        os.kill(pids[-1], signal.SIGKILL)
+        while alive(pids[-1]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        with pytest.raises(InferenceError) as unstartable:
+            await model.predict([x_input(1)])
+        await repo.close()
+        return pids, died.value, list(struct.unpack("<2f", answer.data)), unstartable.value
+
+    pids, died, answer, unstartable = run(scenario())
+    assert died.code == grpc.StatusCode.INTERNAL
+    assert died.message == (
+        "model 'fragile' version 1: its process exited with code 3 while running a batch of 1"
+    )
+    assert answer == [3.0, 5.0]
+    assert len(set(pids)) == 3 and not any(alive(pid) for pid in pids)
+    assert unstartable.code == grpc.StatusCode.UNAVAILABLE
+    assert unstartable.message == (
+        "model 'fragile' version 1: cannot start its process: model 'fragile' version 1: "
+        f"{tmp_path}/fragile/1/weights.pt: weights file missing (platform 'state_dict' "
+        "reads weights.pt from each version folder)"
+    )
+
+
+def test_a_model_process_that_cannot_load_fails_start_up_naming_the_file(tmp_path: Path) -> None:
+    write_isolated(
+        tmp_path, "broken", "TinyClassifier", fx.CLASSIFIER_TENSORS, "max_batch_size = 4"
+    )
+    config = tmp_path / "broken" / "config.toml"
+    config.write_text(config.read_text().replace("classes = 3", "classes = 5"))
+
+    async def scenario() -> None:
+        repo = ModelRepository.load(tmp_path, device="cpu", registry=CollectorRegistry())
+        await repo.warm_up()
+
+    with pytest.raises(RepositoryError) as refused:
+        run(scenario())
+    message = str(refused.value)
+    assert message.startswith(
+        f"model 'broken' version 1: warm-up failed: model 'broken' version 1: "
+        f"{tmp_path}/broken/1/weights.pt: does not fit inference_fixtures:TinyClassifier"
+    ), message
 
 
 def test_output_names_pick_outputs(tmp_path: Path) -> None:

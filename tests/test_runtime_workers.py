@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 
 import grpc
+from conftest import alive
 from contracts_runtime import ExitCode
 from runtime_process import (
     ServiceProcess,
@@ -19,14 +20,6 @@ from runtime_process import (
 )
 
 Start = Callable[..., ServiceProcess]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def start_workers(start_service: Start) -> tuple[ServiceProcess, list[int], int]:

@@ -243,6 +243,14 @@ def call_line_handler(logger: logging.Logger, level: int) -> RuntimeHandler | No
     return None
 
 
+def current() -> tuple[str, str, dict[str, object]]:
+    """What `configure` was last given (level, format, process fields), for a child
+    process to log as its parent does."""
+    level = logging.getLevelName(logging.getLogger().level).lower()
+    log_format = "json" if _handler is None or _handler.json_lines else "text"
+    return level, log_format, dict(_process_fields)
+
+
 def configure(
     level: str,
     log_format: str,

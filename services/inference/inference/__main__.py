@@ -13,19 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 
 from contracts_runtime import ExitCode, Service, SettingsError, run
-from contracts_runtime.inference import ModelRepository, RepositoryError
+from contracts_runtime.inference import ModelRepository, RepositoryError, quiet_torch_warnings
 
 from inference import server, settings
 
 _LOG = logging.getLogger("inference")
-# The log stays one JSON object a line: torch's warnings on stderr say nothing about
-# this server (numpy is absent: tensors travel as bytes; TorchScript is deprecated in
-# favour of torch.export, and the runtime loads both).
-warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-warnings.filterwarnings("ignore", message="`torch.jit.", category=FutureWarning)
+# Before torch loads: its warnings would break the log's one JSON object a line.
+quiet_torch_warnings()
 
 
 class App:

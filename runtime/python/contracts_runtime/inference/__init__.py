@@ -6,7 +6,7 @@ the service's job. See runtime/README.md."""
 
 from contracts_runtime.inference.batcher import Batcher, BatchPolicy
 from contracts_runtime.inference.config import ModelConfig, load_config, load_configs
-from contracts_runtime.inference.device import select_device
+from contracts_runtime.inference.device import quiet_torch_warnings, select_device
 from contracts_runtime.inference.errors import InferenceError, QueueFullError, RepositoryError
 from contracts_runtime.inference.repository import (
     Model,
@@ -34,5 +34,6 @@ __all__ = [
     "TensorSpec",
     "load_config",
     "load_configs",
+    "quiet_torch_warnings",
     "select_device",
 ]

@@ -40,11 +40,16 @@ class BatchingConfig:
     inline_alone_below_us: int = 20_000
 
 
+ISOLATIONS = ("thread", "process")
+
+
 @dataclass(frozen=True)
 class InstancesConfig:
     count: int = 1
     # Intra-op threads of each instance; 0 = the usable cores less one, divided by `count`.
     cpu_threads: int = 0
+    # "process": each instance in a child process of its own (model_process.py).
+    isolation: str = "thread"
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,12 @@ def load_config(model_dir: Path) -> ModelConfig:
     generate = _generate(top.take_table("generate"), kind, platform, file)
     if kind == "generate":
         _check_generate_shape(file, max_batch_size, inputs, outputs)
+        if instances.isolation == "process":
+            # Tokens stream from the runner thread to the loop as they are made.
+            raise RepositoryError(
+                f'{file}: instances.isolation = "process" is for kind = "predict"; '
+                "generation runs in the serving process"
+            )
     top.done()
     versions = _versions(model_dir, file)
     if default_version is None:
@@ -263,8 +274,9 @@ def _instances(table: _Table | None) -> InstancesConfig:
         return InstancesConfig()
     count = table.take_int("count", 1, 1)
     threads = table.take_int("cpu_threads", 0, 0)
+    isolation = table.take_str("isolation", "thread", ISOLATIONS)
     table.done()
-    return InstancesConfig(count, threads)
+    return InstancesConfig(count, threads, isolation)
 
 
 def _spec(table: _Table) -> TensorSpec:

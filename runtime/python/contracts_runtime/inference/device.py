@@ -3,7 +3,18 @@ rest of the runtime imports without it)."""
 
 from __future__ import annotations
 
+import warnings
+
 from contracts_runtime.inference.errors import RepositoryError
+
+
+def quiet_torch_warnings() -> None:
+    """Keep a serving process's log one JSON object a line: torch's warnings on stderr
+    say nothing about the server (numpy is absent: tensors travel as bytes; TorchScript
+    is deprecated in favour of torch.export, and the runtime loads both). Call it
+    before torch is imported: the first fires on import."""
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    warnings.filterwarnings("ignore", message="`torch.jit.", category=FutureWarning)
 
 
 def select_device(requested: str | None = None) -> str:

@@ -20,6 +20,11 @@ class InferenceError(Exception):
     def __repr__(self) -> str:
         return f"InferenceError({self.code.name}, {self.message!r})"
 
+    def __reduce__(self) -> tuple[type[InferenceError], tuple[grpc.StatusCode, str]]:
+        # Crosses a model process's pipe (model_process.py); Exception's own pickling
+        # would call the constructor with the message alone.
+        return InferenceError, (self.code, self.message)
+
 
 class QueueFullError(InferenceError):
     """RESOURCE_EXHAUSTED because the model's queue is full: a refusal before any work,

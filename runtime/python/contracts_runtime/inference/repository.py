@@ -37,6 +37,7 @@ from contracts_runtime.inference.tensors import (
 )
 
 if TYPE_CHECKING:
+    from contracts_runtime.inference.model_process import ModelProcess
     from contracts_runtime.inference.runner import GenerateJob, PredictItem, Runner
 
 log = logging.getLogger("contracts_runtime.inference")
@@ -93,7 +94,7 @@ class Model:
         config: ModelConfig,
         version: str,
         device: str,
-        runners: list[Runner],
+        runners: Sequence[Runner | ModelProcess],
         metrics: ModelMetrics,
         traffic: Traffic | None = None,
     ) -> None:
@@ -163,12 +164,19 @@ class Model:
         self.ready = True
         log.info(
             "model ready",
-            extra={"model": self.name, "version": self.version, "device": self.device},
+            extra={
+                "model": self.name,
+                "version": self.version,
+                "device": self.device,
+                "isolation": self.config.instances.isolation,
+            },
         )
 
     async def close(self) -> None:
         self.ready = False
         await self._batcher.close()
+        for runner in self._runners:
+            runner.close()
 
     async def predict(
         self,
@@ -334,6 +342,7 @@ class ModelRepository:
         import torch
 
         from contracts_runtime.inference.device import select_device
+        from contracts_runtime.inference.model_process import ModelProcess
         from contracts_runtime.inference.runner import Runner, load_module
 
         configs = load_configs(Path(path))
@@ -345,8 +354,11 @@ class ModelRepository:
         for config in configs:
             versions: dict[str, Model] = {}
             for version in config.versions:
-                runners = [
-                    Runner(
+                runners: list[Runner | ModelProcess] = [
+                    # A model process loads its weights itself when it starts (warm-up).
+                    ModelProcess(config, version, chosen)
+                    if config.instances.isolation == "process"
+                    else Runner(
                         config,
                         version,
                         torch.device(chosen),

@@ -165,6 +165,9 @@ class Runner:
         self._stateful = config.generate is not None and config.generate.state
         self._config_file = config.path / "config.toml"
 
+    def close(self) -> None:
+        """Nothing to release: the module goes with the process."""
+
     def init_thread(self) -> None:
         """Runs first in this instance's runner thread."""
         self._own_threads()
