@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from contracts_core import tools
-from contracts_core.errors import ContractsError, ExitCode, exit_code_summary
+from contracts_core.errors import ContractsError, ExitCode, UsageError, exit_code_summary
 from contracts_core.findings import Finding, Severity
 from contracts_core.image import compile_workspace
 from contracts_core.render import FORMATS, render
@@ -470,6 +470,31 @@ def registry_check(
     _report(report.findings, fmt, fail_on)
 
 
+@registry.command("hash-password")
+@click.argument("user")
+@_handle_errors
+def registry_hash_password(user: str) -> None:
+    """Print USER's line for `registry serve --users-file`, the password hashed (scrypt).
+
+    The password is read from standard input: typed twice at a terminal (not echoed),
+    else the first line of what is piped in. Never give it as an argument, where `ps`
+    and shell history would show it.
+    """
+    import getpass
+
+    from compat_checks.registry.server_auth import hash_password
+
+    if not user or ":" in user:
+        raise UsageError(f"user {user!r}: a name without a colon is needed")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {user}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    click.echo(f"{user}:{hash_password(password)}")
+
+
 @registry.command("serve")
 @click.option(
     "--host",
@@ -502,7 +527,8 @@ def registry_check(
     "--users-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Require HTTP basic auth: one USER:PASSWORD a line.",
+    help="Require HTTP basic auth: one USER:PASSWORD a line, the password best as "
+    "`contracts registry hash-password` writes it.",
 )
 @click.option(
     "--bearer-token-file",

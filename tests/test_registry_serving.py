@@ -4,10 +4,13 @@ argument's refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from conftest import run_contracts
 from postgres_server import PostgresCluster
 from registry_process import STORES, RegistryProcess, new_store, running_registry
+
+from compat_checks.registry.server_auth import Credentials, PasswordHash, hash_password
 
 V1 = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n  int64 id = 1;\n}\n'
 V2 = V1.replace("int64 id = 1;", "int64 id = 1;\n  string note = 2;")
@@ -98,12 +103,85 @@ def test_confluent_client_signs_in_with_basic_auth_and_a_static_token(
     assert (refused.value.http_status_code, refused.value.error_code) == (401, 401)
 
 
+def hash_line(user: str, password: str, cwd: Path) -> str:
+    """`contracts registry hash-password USER` with the password piped in."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "contracts"), "registry", "hash-password", user],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_hashed_password_signs_in_and_the_file_holds_no_password(tmp_path: Path) -> None:
+    line = hash_line("ci", PASSWORD, tmp_path)
+    assert line.startswith("ci:scrypt:16384:8:1:") and PASSWORD not in line
+    assert hash_line("ci", PASSWORD, tmp_path) != line  # salted
+    users = tmp_path / "users"
+    users.write_text(f"{line}\nreader:other\n")
+    server = RegistryProcess(tmp_path / "store.db", "--users-file", str(users))
+    try:
+        client = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": f"ci:{PASSWORD}"})
+        schema_id = client.register_schema("orders-value", Schema(V1, "PROTOBUF"))
+        assert client.get_schema(schema_id).schema_str == V1
+        wrong = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": "ci:nope"})
+        with pytest.raises(SchemaRegistryError) as refused:
+            wrong.get_subjects()
+        assert refused.value.http_status_code == 401
+        # The plaintext line still signs in, and start-up said to hash it.
+        assert server.request("GET", "/subjects", headers=basic("reader", "other")).status == 200
+    finally:
+        server.kill()
+    assert server.proc.stderr is not None
+    assert (
+        f"contracts: warning: {users}: the password of reader is stored as it is; replace it "
+        "with the line `contracts registry hash-password USER` prints"
+    ) in server.proc.stderr.read()
+
+
+def test_a_matched_hash_is_checked_once_and_a_wrong_password_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """scrypt's work is paid by the first request of a client that sends the same
+    credentials with each one, and by every wrong guess."""
+    users = {"ci": PasswordHash.parse(hash_password(PASSWORD), "users:1")}
+    credentials = Credentials(users, ())
+    checks: list[str] = []
+    real = PasswordHash.matches
+
+    def counted(self: PasswordHash, password: str) -> bool:
+        checks.append(password)
+        return real(self, password)
+
+    monkeypatch.setattr(PasswordHash, "matches", counted)
+
+    async def scenario() -> list[bool]:
+        right, wrong = basic("ci", PASSWORD), basic("ci", "nope")
+        return [
+            await credentials.admits(h["Authorization"])
+            for h in (right, right, wrong, wrong, right)
+        ]
+
+    assert asyncio.run(scenario()) == [True, True, False, False, True]
+    assert checks == [PASSWORD, "nope", "nope"]
+
+
 @pytest.mark.parametrize(
     ("option", "content", "message"),
     [
         ("--users-file", "ci:ok\njust-a-name\n", "users:2: expected USER:PASSWORD"),
         ("--users-file", "ci:one\nci:two\n", "users:2: user 'ci' is listed twice"),
         ("--users-file", "# nobody\n\n", "the file lists nothing"),
+        (
+            "--users-file",
+            "ci:scrypt:16384:8:1:c2FsdA==\n",
+            "users:1: a password starting with scrypt: must be a whole hash from `contracts "
+            "registry hash-password` (scrypt:N:R:P:SALT:DIGEST)",
+        ),
         ("--bearer-token-file", "\n", "the file lists nothing"),
     ],
 )

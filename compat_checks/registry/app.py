@@ -55,7 +55,7 @@ class _RequireCredentials:
         self.credentials = credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.credentials.admits(
+        if scope["type"] != "http" or await self.credentials.admits(
             Headers(scope=scope).get("authorization")
         ):
             await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -30,6 +31,13 @@ def serve(
     created when missing. With a users file and/or a tokens file, every request
     needs credentials (server_auth.py)."""
     credentials = Credentials.load(users_file, tokens_file)
+    if credentials is not None and credentials.plaintext_users:
+        names = ", ".join(credentials.plaintext_users)
+        print(
+            f"contracts: warning: {users_file}: the password of {names} is stored as it "
+            "is; replace it with the line `contracts registry hash-password USER` prints",
+            file=sys.stderr,
+        )
     opened = open_store(store)
     app = build_app(
         Registry(opened), max_body=max_body, read_only=read_only, credentials=credentials

@@ -3,15 +3,24 @@ tokens file, or either when both are given. Secrets come from files only, never
 from the command line, where `ps` and shell history would show them.
 
 Users file: one `USER:PASSWORD` a line (the password is everything after the first
-colon). Tokens file: one token a line. In both, blank lines and lines starting
-with `#` are skipped.
+colon), where the password is best a hash from `contracts registry hash-password`:
+`USER:scrypt:N:R:P:SALT:DIGEST` (scrypt's cost parameters, then the salt and the
+derived key in base64), so the file gives away no password. Tokens file: one token
+a line. In both, blank lines and lines starting with `#` are skipped.
+
+Checking a hash costs scrypt's work (tens of milliseconds, in a thread, off the event
+loop); a password that matched is remembered as an HMAC under a key made at start-up,
+so a client that sends the same credentials with every request pays it once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,20 +28,89 @@ from pathlib import Path
 from contracts_core.errors import UsageError
 
 REALM = "contracts-registry"
+HASH_SCHEME = "scrypt"
+# scrypt's cost for new hashes: 2^14 rounds, blocks of 8 (16 MiB and ~50 ms a check
+# here), the parameters Python's docs and OWASP's minimum agree on.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_SALT_BYTES, _DIGEST_BYTES = 16, 32
+# hashlib.scrypt refuses to use more memory than this unless told (128 * N * r bytes).
+_SCRYPT_MEMORY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PasswordHash:
+    """A users-file password as `scrypt:N:R:P:SALT:DIGEST`."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes = field(repr=False)
+    digest: bytes = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> PasswordHash:
+        parts = text.split(":")
+        try:
+            if len(parts) != 6 or parts[0] != HASH_SCHEME:
+                raise ValueError
+            n, r, p = (int(x) for x in parts[1:4])
+            salt = base64.b64decode(parts[4], validate=True)
+            digest = base64.b64decode(parts[5], validate=True)
+            if n < 2 or n & (n - 1) or r < 1 or p < 1 or not salt or not digest:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise UsageError(
+                f"{where}: a password starting with {HASH_SCHEME}: must be a whole hash "
+                f"from `contracts registry hash-password` ({HASH_SCHEME}:N:R:P:SALT:DIGEST)"
+            ) from None
+        return cls(n, r, p, salt, digest)
+
+    def matches(self, password: str) -> bool:
+        derived = hashlib.scrypt(
+            password.encode(),
+            salt=self.salt,
+            n=self.n,
+            r=self.r,
+            p=self.p,
+            maxmem=_SCRYPT_MEMORY,
+            dklen=len(self.digest),
+        )
+        return hmac.compare_digest(derived, self.digest)
+
+
+def hash_password(password: str) -> str:
+    """The users-file form of `password`: `scrypt:N:R:P:SALT:DIGEST`."""
+    if not password:
+        raise UsageError("the password is empty")
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=_SCRYPT_MEMORY,
+        dklen=_DIGEST_BYTES,
+    )
+    b64 = base64.b64encode
+    return f"{HASH_SCHEME}:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{b64(salt).decode()}:{b64(digest).decode()}"
 
 
 @dataclass(frozen=True)
 class Credentials:
     # Kept out of repr, so no log line or traceback prints a secret.
-    users: Mapping[str, str] = field(repr=False)
+    users: Mapping[str, str | PasswordHash] = field(repr=False)
     tokens: tuple[str, ...] = field(repr=False)
+    # Per hashed user, the HMAC of the password that last matched (see the docstring).
+    _verified: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
     def load(cls, users_file: Path | None, tokens_file: Path | None) -> Credentials | None:
         """The credentials the files hold; None when neither is given (no auth)."""
         if users_file is None and tokens_file is None:
             return None
-        users: dict[str, str] = {}
+        users: dict[str, str | PasswordHash] = {}
         if users_file is not None:
             for where, line in _lines(users_file, "--users-file"):
                 user, colon, password = line.partition(":")
@@ -40,7 +118,8 @@ class Credentials:
                     raise UsageError(f"{where}: expected USER:PASSWORD")
                 if user in users:
                     raise UsageError(f"{where}: user {user!r} is listed twice")
-                users[user] = password
+                hashed = password.startswith(HASH_SCHEME + ":")
+                users[user] = PasswordHash.parse(password, where) if hashed else password
         tokens = tuple(line.strip() for _, line in _lines(tokens_file, "--bearer-token-file"))
         return cls(users, tokens)
 
@@ -48,7 +127,12 @@ class Credentials:
         schemes = [f'Basic realm="{REALM}"'] if self.users else []
         return ", ".join([*schemes, *([f'Bearer realm="{REALM}"'] if self.tokens else [])])
 
-    def admits(self, authorization: str | None) -> bool:
+    @property
+    def plaintext_users(self) -> list[str]:
+        """Users whose password the users file holds as it is."""
+        return sorted(u for u, p in self.users.items() if isinstance(p, str))
+
+    async def admits(self, authorization: str | None) -> bool:
         scheme, _, value = (authorization or "").strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "basic" and self.users:
@@ -59,6 +143,8 @@ class Credentials:
             except (binascii.Error, UnicodeDecodeError):
                 return False
             expected = self.users.get(user)
+            if isinstance(expected, PasswordHash):
+                return bool(colon) and await self._matches(user, expected, password)
             # Compared even for an unknown user, so timing does not tell users apart.
             match = hmac.compare_digest(
                 password.encode(), (expected if expected is not None else "\0").encode()
@@ -70,6 +156,16 @@ class Credentials:
                 found |= hmac.compare_digest(value.encode(), token.encode())
             return found
         return False
+
+    async def _matches(self, user: str, expected: PasswordHash, password: str) -> bool:
+        seen = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+        known = self._verified.get(user)
+        if known is not None and hmac.compare_digest(seen, known):
+            return True
+        if not await asyncio.to_thread(expected.matches, password):
+            return False
+        self._verified[user] = seen
+        return True
 
 
 def _lines(path: Path | None, option: str) -> Iterator[tuple[str, str]]:
