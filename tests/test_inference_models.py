@@ -26,6 +26,7 @@ from contracts_runtime.inference import (
     ModelRepository,
     RepositoryError,
 )
+from contracts_runtime.inference.config import load_configs
 from prometheus_client import CollectorRegistry
 
 T = TypeVar("T")
@@ -297,6 +298,23 @@ def test_a_model_process_that_cannot_load_fails_start_up_naming_the_file(tmp_pat
         f"model 'broken' version 1: warm-up failed: model 'broken' version 1: "
         f"{tmp_path}/broken/1/weights.pt: does not fit inference_fixtures:TinyClassifier"
     ), message
+
+
+def test_a_model_process_not_ready_in_time_is_killed_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start-up or when started again after a death: the instance kills it itself."""
+    from contracts_runtime.inference import model_process
+
+    write_isolated(tmp_path, "slow", "TinyClassifier", fx.CLASSIFIER_TENSORS, "max_batch_size = 4")
+    [config] = load_configs(tmp_path)
+    # Spawning an interpreter and importing torch alone takes longer than this.
+    monkeypatch.setattr(model_process, "START_TIMEOUT_S", 0.05)
+    instance = model_process.ModelProcess(config, "1", "cpu")
+    with pytest.raises(RepositoryError) as refused:
+        instance.init_thread()
+    assert str(refused.value) == "model 'slow' version 1: its process was not ready after 0.05 s"
+    assert not [p for p in multiprocessing.active_children() if p.name == "model-slow-1"]
 
 
 def test_output_names_pick_outputs(tmp_path: Path) -> None:

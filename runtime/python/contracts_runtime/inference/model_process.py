@@ -51,10 +51,6 @@ class ModelProcess:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def init_thread(self) -> None:
         """Runs first in this instance's runner thread: start the child, which loads
         and warms the model up; RepositoryError with the child's reason when it fails."""
@@ -77,14 +73,14 @@ class ModelProcess:
         theirs.close()
         self._process, self._conn = process, ours
         try:
-            if not ours.poll(START_TIMEOUT_S):
-                raise RepositoryError(
-                    f"{self._name}: its process was not ready after {START_TIMEOUT_S:g} s"
-                )
-            kind, detail = ours.recv()
+            if ours.poll(START_TIMEOUT_S):
+                kind, detail = ours.recv()
+            else:
+                kind, detail = "error", f"its process was not ready after {START_TIMEOUT_S:g} s"
         except (EOFError, OSError):
             kind, detail = "error", f"its process exited with code {self._reap()} while loading"
         if kind != "ready":
+            # A hung child is killed (close waits STOP_TIMEOUT_S, then kills).
             self.close()
             raise RepositoryError(f"{self._name}: {detail}")
 
