@@ -147,9 +147,9 @@ def test_a_matched_hash_is_checked_once_and_a_wrong_password_every_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """scrypt's work is paid by the first request of a client that sends the same
-    credentials with each one, and by every wrong guess."""
+    credentials with each one, and by every wrong guess, of a password or a name."""
     users = {"ci": PasswordHash.parse(hash_password(PASSWORD), "users:1")}
-    credentials = Credentials(users, ())
+    credentials = Credentials.of(users, ())
     checks: list[str] = []
     real = PasswordHash.matches
 
@@ -160,14 +160,15 @@ def test_a_matched_hash_is_checked_once_and_a_wrong_password_every_time(
     monkeypatch.setattr(PasswordHash, "matches", counted)
 
     async def scenario() -> list[bool]:
-        right, wrong = basic("ci", PASSWORD), basic("ci", "nope")
+        right, wrong, stranger = basic("ci", PASSWORD), basic("ci", "nope"), basic("eve", "x")
         return [
             await credentials.admits(h["Authorization"])
-            for h in (right, right, wrong, wrong, right)
+            for h in (right, right, wrong, wrong, right, stranger)
         ]
 
-    assert asyncio.run(scenario()) == [True, True, False, False, True]
-    assert checks == [PASSWORD, "nope", "nope"]
+    assert asyncio.run(scenario()) == [True, True, False, False, True, False]
+    # An unknown name costs a check too (against a decoy): timing tells no names apart.
+    assert checks == [PASSWORD, "nope", "nope", "x"]
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,8 @@ class Credentials:
     # Per hashed user, the HMAC of the password that last matched (see the docstring).
     _verified: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     _key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Checked for unknown users when any password is hashed.
+    _decoy: PasswordHash | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, users_file: Path | None, tokens_file: Path | None) -> Credentials | None:
@@ -121,7 +123,13 @@ class Credentials:
                 hashed = password.startswith(HASH_SCHEME + ":")
                 users[user] = PasswordHash.parse(password, where) if hashed else password
         tokens = tuple(line.strip() for _, line in _lines(tokens_file, "--bearer-token-file"))
-        return cls(users, tokens)
+        return cls.of(users, tokens)
+
+    @classmethod
+    def of(cls, users: Mapping[str, str | PasswordHash], tokens: tuple[str, ...]) -> Credentials:
+        hashed = any(isinstance(p, PasswordHash) for p in users.values())
+        decoy = PasswordHash.parse(hash_password(secrets.token_hex(16)), "") if hashed else None
+        return cls(users, tokens, _decoy=decoy)
 
     def challenge(self) -> str:
         schemes = [f'Basic realm="{REALM}"'] if self.users else []
@@ -145,6 +153,11 @@ class Credentials:
             expected = self.users.get(user)
             if isinstance(expected, PasswordHash):
                 return bool(colon) and await self._matches(user, expected, password)
+            if expected is None and self._decoy is not None:
+                # As slow as a wrong password of a real user: timing does not tell
+                # which names exist.
+                await asyncio.to_thread(self._decoy.matches, password)
+                return False
             # Compared even for an unknown user, so timing does not tell users apart.
             match = hmac.compare_digest(
                 password.encode(), (expected if expected is not None else "\0").encode()
