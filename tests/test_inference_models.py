@@ -183,7 +183,7 @@ def write_isolated(root: Path, name: str, module: str, tensors: str, header: str
 
 def test_a_model_process_answers_as_the_serving_process_does(tmp_path: Path) -> None:
     """The same weights in the serving process and in a model process of their own:
-    the same answers, batched alike (one pass for concurrent requests), and closing
+    the same answers, batched (fewer passes than concurrent requests), and closing
     the repository stops the child."""
     header = "max_batch_size = 8"
     fx.write_model(
@@ -220,9 +220,11 @@ def test_a_model_process_answers_as_the_serving_process_does(tmp_path: Path) -> 
 
     inside, apart, stats, children = run(scenario())
     for mine, theirs in zip(inside, apart, strict=True):
-        assert [(o.name, o.shape, o.data) for o in mine] == [
-            (o.name, o.shape, o.data) for o in theirs
-        ]
+        assert [(o.name, o.shape) for o in mine] == [(o.name, o.shape) for o in theirs]
+        # Batches formed apart differ in size, so the sums may differ in the last bit.
+        logits = [torch.tensor(struct.unpack("<3f", o[0].data)) for o in (mine, theirs)]
+        assert torch.allclose(*logits, rtol=1e-5, atol=1e-6)
+        assert mine[1].data == theirs[1].data
     assert stats.inference_count == 6 and stats.exec_count < 6  # batched across the pipe
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
