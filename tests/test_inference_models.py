@@ -276,7 +276,7 @@ def test_a_model_process_that_dies_fails_its_batch_and_starts_again(tmp_path: Pa
     assert len(set(pids)) == 3 and not any(alive(pid) for pid in pids)
     assert unstartable.code == grpc.StatusCode.UNAVAILABLE
     assert unstartable.message == (
-        "model 'fragile' version 1: cannot start its process: model 'fragile' version 1: "
+        "model 'fragile' version 1: cannot start its process: "
         f"{tmp_path}/fragile/1/weights.pt: weights file missing (platform 'state_dict' "
         "reads weights.pt from each version folder)"
     )
@@ -297,7 +297,7 @@ def test_a_model_process_that_cannot_load_fails_start_up_naming_the_file(tmp_pat
         run(scenario())
     message = str(refused.value)
     assert message.startswith(
-        f"model 'broken' version 1: warm-up failed: model 'broken' version 1: "
+        "model 'broken' version 1: warm-up failed: "
         f"{tmp_path}/broken/1/weights.pt: does not fit inference_fixtures:TinyClassifier"
     ), message
 
@@ -315,7 +315,8 @@ def test_a_model_process_not_ready_in_time_is_killed_and_named(
     instance = model_process.ModelProcess(config, "1", "cpu")
     with pytest.raises(RepositoryError) as refused:
         instance.init_thread()
-    assert str(refused.value) == "model 'slow' version 1: its process was not ready after 0.05 s"
+    # The instance says what happened; the repository (or the batch) names the model.
+    assert str(refused.value) == "its process was not ready after 0.05 s"
     assert not [p for p in multiprocessing.active_children() if p.name == "model-slow-1"]
 
 

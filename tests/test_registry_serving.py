@@ -149,7 +149,7 @@ def test_a_matched_hash_is_checked_once_and_a_wrong_password_every_time(
     """scrypt's work is paid by the first request of a client that sends the same
     credentials with each one, and by every wrong guess, of a password or a name."""
     users = {"ci": PasswordHash.parse(hash_password(PASSWORD), "users:1")}
-    credentials = Credentials.of(users, ())
+    credentials = Credentials(users, ())
     checks: list[str] = []
     real = PasswordHash.matches
 

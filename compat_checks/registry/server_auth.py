@@ -65,8 +65,15 @@ class PasswordHash:
             ) from None
         return cls(n, r, p, salt, digest)
 
-    def matches(self, password: str) -> bool:
-        derived = hashlib.scrypt(
+    @classmethod
+    def of(cls, password: str) -> PasswordHash:
+        """A new hash of `password`, with a fresh salt and today's cost."""
+        salt = secrets.token_bytes(_SALT_BYTES)
+        return cls(SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, _DIGEST_BYTES * b"\0").derived(password)
+
+    def derived(self, password: str) -> PasswordHash:
+        """This hash's parameters and salt, the digest that of `password`."""
+        digest = hashlib.scrypt(
             password.encode(),
             salt=self.salt,
             n=self.n,
@@ -75,25 +82,21 @@ class PasswordHash:
             maxmem=_SCRYPT_MEMORY,
             dklen=len(self.digest),
         )
-        return hmac.compare_digest(derived, self.digest)
+        return PasswordHash(self.n, self.r, self.p, self.salt, digest)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(self.derived(password).digest, self.digest)
+
+    def __str__(self) -> str:
+        salt, digest = (base64.b64encode(b).decode() for b in (self.salt, self.digest))
+        return f"{HASH_SCHEME}:{self.n}:{self.r}:{self.p}:{salt}:{digest}"
 
 
 def hash_password(password: str) -> str:
     """The users-file form of `password`: `scrypt:N:R:P:SALT:DIGEST`."""
     if not password:
         raise UsageError("the password is empty")
-    salt = secrets.token_bytes(_SALT_BYTES)
-    digest = hashlib.scrypt(
-        password.encode(),
-        salt=salt,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=_SCRYPT_MEMORY,
-        dklen=_DIGEST_BYTES,
-    )
-    b64 = base64.b64encode
-    return f"{HASH_SCHEME}:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{b64(salt).decode()}:{b64(digest).decode()}"
+    return str(PasswordHash.of(password))
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,16 @@ class Credentials:
     users: Mapping[str, str | PasswordHash] = field(repr=False)
     tokens: tuple[str, ...] = field(repr=False)
     # Per hashed user, the HMAC of the password that last matched (see the docstring).
-    _verified: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
-    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
-    # Checked for unknown users when any password is hashed.
-    _decoy: PasswordHash | None = field(default=None, repr=False, compare=False)
+    _verified: dict[str, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _key: bytes = field(
+        default_factory=lambda: secrets.token_bytes(32), init=False, repr=False, compare=False
+    )
+    # Checked for unknown users when any password is hashed (made by __post_init__).
+    _decoy: PasswordHash | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if any(isinstance(p, PasswordHash) for p in self.users.values()):
+            object.__setattr__(self, "_decoy", PasswordHash.of(secrets.token_hex(16)))
 
     @classmethod
     def load(cls, users_file: Path | None, tokens_file: Path | None) -> Credentials | None:
@@ -123,13 +132,7 @@ class Credentials:
                 hashed = password.startswith(HASH_SCHEME + ":")
                 users[user] = PasswordHash.parse(password, where) if hashed else password
         tokens = tuple(line.strip() for _, line in _lines(tokens_file, "--bearer-token-file"))
-        return cls.of(users, tokens)
-
-    @classmethod
-    def of(cls, users: Mapping[str, str | PasswordHash], tokens: tuple[str, ...]) -> Credentials:
-        hashed = any(isinstance(p, PasswordHash) for p in users.values())
-        decoy = PasswordHash.parse(hash_password(secrets.token_hex(16)), "") if hashed else None
-        return cls(users, tokens, _decoy=decoy)
+        return cls(users, tokens)
 
     def challenge(self) -> str:
         schemes = [f'Basic realm="{REALM}"'] if self.users else []

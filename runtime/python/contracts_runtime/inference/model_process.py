@@ -53,7 +53,8 @@ class ModelProcess:
 
     def init_thread(self) -> None:
         """Runs first in this instance's runner thread: start the child, which loads
-        and warms the model up; RepositoryError with the child's reason when it fails."""
+        and warms the model up; RepositoryError with the child's reason when it fails
+        (the repository names the model)."""
         self._start()
 
     def warm_up(self) -> None:
@@ -82,7 +83,7 @@ class ModelProcess:
         if kind != "ready":
             # A hung child is killed (close waits STOP_TIMEOUT_S, then kills).
             self.close()
-            raise RepositoryError(f"{self._name}: {detail}")
+            raise RepositoryError(detail)
 
     @property
     def _name(self) -> str:
@@ -182,10 +183,10 @@ def _serve(
         conn.send(("error", str(exc)))
         return
     except InferenceError as exc:
-        conn.send(("error", f"warm-up failed: {exc.message}"))
+        conn.send(("error", exc.message))
         return
     except Exception as exc:
-        conn.send(("error", f"warm-up failed: {type(exc).__name__}: {exc}"))
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", None))
     while True:
