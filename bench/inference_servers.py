@@ -461,7 +461,7 @@ def main() -> int:
         for label, run in small.items():
             print(f"{label:<24}{cell(run, True)}")
         print(scaling)
-        floor_qps = small["bare grpc.aio floor"].qps
+        floor_qps = small[floor.label].qps
         print(
             f"goal: per-process throughput at grpcio's limit: ours {small[mine.label].qps:.0f} "
             f"= {small[mine.label].qps / floor_qps:.0%} of a bare grpc.aio server answering "
